@@ -1,0 +1,114 @@
+// One prom-client Registry per app; every metric of SPEC §6 is defined here.
+// Label values are bounded sets: never an image, a Secret or a caller name.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export function createMetrics (opts: { defaultMetrics?: boolean } = {}) {
+  const registry = new Registry();
+  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+
+  const credentialRequests = new Counter({
+    name: 'credbroker_credential_requests_total',
+    help: 'Credential requests by outcome (ok or an error code) and source type',
+    labelNames: ['outcome', 'source_type'] as const,
+    registers: [registry]
+  });
+  const cacheHits = new Counter({
+    name: 'credbroker_cache_hits_total',
+    help: 'Credential cache hits by credential level',
+    labelNames: ['level'] as const,
+    registers: [registry]
+  });
+  const cacheMisses = new Counter({
+    name: 'credbroker_cache_misses_total',
+    help: 'Credential cache misses by credential level',
+    labelNames: ['level'] as const,
+    registers: [registry]
+  });
+  const cacheEntries = new Gauge({
+    name: 'credbroker_cache_entries',
+    help: 'Credentials currently held in the cache',
+    registers: [registry]
+  });
+  const fetchDuration = new Histogram({
+    name: 'credbroker_credential_fetch_duration_seconds',
+    help: 'Time to fetch a credential from its source (cache misses only)',
+    labelNames: ['source_type'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry]
+  });
+  const extRuns = new Counter({
+    name: 'credbroker_ext_script_runs_total',
+    help: 'ext: script runs by outcome (ok, failed, timeout, malformed)',
+    labelNames: ['outcome'] as const,
+    registers: [registry]
+  });
+  const kubernetesRequests = new Counter({
+    name: 'credbroker_kubernetes_requests_total',
+    help: 'Requests to the Kubernetes API by verb, resource and HTTP status code',
+    labelNames: ['verb', 'resource', 'code'] as const,
+    registers: [registry]
+  });
+  const watchRestarts = new Counter({
+    name: 'credbroker_kubernetes_watch_restarts_total',
+    help: 'Kubernetes watches restarted, by resource and reason (gone, error, closed)',
+    labelNames: ['resource', 'reason'] as const,
+    registers: [registry]
+  });
+  const argocdRequests = new Counter({
+    name: 'credbroker_argocd_requests_total',
+    help: 'Requests to the Argo CD API by endpoint and HTTP status code',
+    labelNames: ['endpoint', 'code'] as const,
+    registers: [registry]
+  });
+  const registryRequests = new Counter({
+    name: 'credbroker_registry_requests_total',
+    help: 'Requests to container registries by kind (ping, token, tags) and HTTP status code',
+    labelNames: ['kind', 'code'] as const,
+    registers: [registry]
+  });
+  const configReloads = new Counter({
+    name: 'credbroker_config_reloads_total',
+    help: 'Reloads of registries.conf, the policy and the token file by file and result',
+    labelNames: ['file', 'result'] as const,
+    registers: [registry]
+  });
+  const configLastReloadSuccess = new Gauge({
+    name: 'credbroker_config_last_reload_successful',
+    help: '1 when the last reload of the file succeeded, 0 when the last good config is kept',
+    labelNames: ['file'] as const,
+    registers: [registry]
+  });
+  const authDecisions = new Counter({
+    name: 'credbroker_auth_decisions_total',
+    help: 'Caller authentication and authorization decisions by result',
+    labelNames: ['result'] as const,
+    registers: [registry]
+  });
+  const httpDuration = new Histogram({
+    name: 'credbroker_http_request_duration_seconds',
+    help: 'HTTP request durations by method, route template and status code',
+    labelNames: ['method', 'route', 'status_code'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+    registers: [registry]
+  });
+
+  return {
+    registry,
+    credentialRequests,
+    cacheHits,
+    cacheMisses,
+    cacheEntries,
+    fetchDuration,
+    extRuns,
+    kubernetesRequests,
+    watchRestarts,
+    argocdRequests,
+    registryRequests,
+    configReloads,
+    configLastReloadSuccess,
+    authDecisions,
+    httpDuration
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -24,6 +24,8 @@ export interface NamespaceSyncState {
   /** human-readable, never an API response body */
   error?: string
   lastSyncAt?: string
+  /** set while the watch is down after a successful sync: data may be out of date since then */
+  disconnectedSince?: string
 }
 
 export interface StoreStatus {

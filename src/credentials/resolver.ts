@@ -1,0 +1,288 @@
+// Resolution (SPEC §3): normalize the image, find its endpoint, pick the most specific
+// credential reference (request → image → application → registry), fetch it through the cache.
+import { formatDuration } from '../config/duration.js';
+import type { RegistriesConfig } from '../config/registries.js';
+import { ApplicationNotFound, ArgocdUnavailable, KubernetesUnavailable, NoCredentialsConfigured, isCodedError } from '../errors.js';
+import type { ApplicationSource } from '../argocd/types.js';
+import { credentialFromAnnotations } from '../argocd/annotations.js';
+import type { SecretStore } from '../kube/secret-store.js';
+import type { Metrics } from '../metrics.js';
+import { defaultRegistryOf, findEndpoint, type Endpoint } from '../registry/endpoints.js';
+import { parseImageReference, type ImageReference } from '../registry/image-ref.js';
+import type { CacheEntry, CacheLookup, CredentialCache, Level } from './cache.js';
+import { formatReference, parseCredentialSpec } from './reference.js';
+import { checkNamespace, fetchCredential, type SourceContext } from './sources.js';
+import type { CredentialReference, ParsedSpec, SourceType, TokenType } from './types.js';
+
+export interface ResolveRequest {
+  image: string
+  credentials?: string
+  application?: string
+  applicationNamespace?: string
+  refresh?: boolean
+}
+
+export interface ResolveContext {
+  /** throws when the caller may not use this request override (policy, SPEC §5) */
+  authorizeOverride?: (ref: string, parsed: CredentialReference) => void | Promise<void>
+}
+
+export interface EndpointView { name: string, prefix: string, apiUrl: string, configured: boolean }
+
+export interface ResolveResult {
+  image: string
+  normalized: string
+  registry: EndpointView
+  source: { type: SourceType, ref: string, level: Level }
+  username: string
+  password: string
+  tokenType: TokenType
+  cached: boolean
+  stale: boolean
+  fetchedAt: string
+  expiresAt: string | null
+  matchedKey?: string
+}
+
+export interface ExplainStep {
+  level: Level
+  ref?: string
+  taken: boolean
+  reason: string
+}
+
+export interface ExplainResult {
+  image: { input: string, normalized: string, registry: string, repository: string, tag?: string, digest?: string }
+  endpoint: EndpointView & { reason: string }
+  steps: ExplainStep[]
+  source?: { type: SourceType, ref: string, level: Level }
+  match?: { key: string }
+  cache: { state: 'hit' | 'miss' | 'stale' | 'not-cached', fetchedAt?: string, freshUntil?: string | null }
+  outcome: { ok: true } | { ok: false, code: string, message: string }
+}
+
+interface Plan {
+  image: ImageReference
+  endpoint: Endpoint
+  steps: ExplainStep[]
+  chosen?: { ref: CredentialReference, text: string, level: Level }
+}
+
+export interface ResolverDeps {
+  registries: { current (): RegistriesConfig }
+  store: SecretStore
+  applications?: ApplicationSource
+  cache: CredentialCache
+  secretNamespaces: string[] | '*'
+  extTimeoutMs: number
+  extMaxOutputBytes: number
+  cacheMaxStaleMs: number
+  env?: NodeJS.ProcessEnv
+  metrics?: Metrics
+}
+
+function endpointView (e: Endpoint): EndpointView {
+  return { name: e.name, prefix: e.prefix, apiUrl: e.apiUrl, configured: e.configured };
+}
+
+export class Resolver {
+  private readonly sources: SourceContext;
+
+  constructor (private readonly deps: ResolverDeps) {
+    this.sources = {
+      store: deps.store,
+      env: deps.env ?? process.env,
+      extTimeoutMs: deps.extTimeoutMs,
+      extMaxOutputBytes: deps.extMaxOutputBytes,
+      metrics: deps.metrics
+    };
+  }
+
+  /** the image reference normalized with the configured default registry */
+  parseImage (input: string): ImageReference {
+    return parseImageReference(input, defaultRegistryOf(this.deps.registries.current()));
+  }
+
+  endpointFor (image: ImageReference): Endpoint {
+    return findEndpoint(this.deps.registries.current(), image);
+  }
+
+  async resolve (req: ResolveRequest, ctx: ResolveContext = {}): Promise<ResolveResult> {
+    let sourceType: SourceType | 'none' = 'none';
+    try {
+      const plan = await this.plan(req, ctx);
+      if (plan.chosen === undefined) throw new NoCredentialsConfigured(plan.image.name);
+      sourceType = plan.chosen.ref.type;
+      const lookup = await this.fetch(plan, req.refresh === true);
+      this.deps.metrics?.credentialRequests.inc({ outcome: 'ok', source_type: sourceType });
+      const { entry } = lookup;
+      return {
+        image: req.image,
+        normalized: plan.image.name,
+        registry: endpointView(plan.endpoint),
+        source: { type: plan.chosen.ref.type, ref: plan.chosen.text, level: plan.chosen.level },
+        username: entry.credential.username,
+        password: entry.credential.password,
+        tokenType: entry.credential.tokenType,
+        cached: lookup.hit,
+        stale: lookup.stale,
+        fetchedAt: entry.fetchedAt.toISOString(),
+        expiresAt: entry.credential.expiresAt?.toISOString() ?? null,
+        ...(entry.matchedKey !== undefined ? { matchedKey: entry.matchedKey } : {})
+      };
+    } catch (err) {
+      this.deps.metrics?.credentialRequests.inc({ outcome: isCodedError(err) ? err.code : 'INTERNAL', source_type: sourceType });
+      throw err;
+    }
+  }
+
+  /** Every step of resolution, never a secret value. Errors of the image reference are thrown. */
+  async explain (req: ResolveRequest, ctx: ResolveContext = {}): Promise<ExplainResult> {
+    const image = this.parseImage(req.image);
+    const endpoint = this.endpointFor(image);
+    const result: ExplainResult = {
+      image: {
+        input: req.image,
+        normalized: image.name,
+        registry: image.registry,
+        repository: image.repository,
+        ...(image.tag !== undefined ? { tag: image.tag } : {}),
+        ...(image.digest !== undefined ? { digest: image.digest } : {})
+      },
+      endpoint: {
+        ...endpointView(endpoint),
+        reason: endpoint.configured
+          ? `registries.conf entry "${endpoint.name}" has the longest prefix matching ${image.name}`
+          : `no registries.conf prefix matches ${image.name}; endpoint inferred from the host`
+      },
+      steps: [],
+      cache: { state: 'not-cached' },
+      outcome: { ok: true }
+    };
+    let plan: Plan | undefined;
+    try {
+      plan = await this.plan(req, ctx, image, endpoint);
+      result.steps = plan.steps;
+      if (plan.chosen === undefined) throw new NoCredentialsConfigured(image.name);
+      result.source = { type: plan.chosen.ref.type, ref: plan.chosen.text, level: plan.chosen.level };
+      const before = this.deps.cache.peek(this.cacheKey(plan));
+      const lookup = await this.fetch(plan, req.refresh === true);
+      if (lookup.entry.matchedKey !== undefined) result.match = { key: lookup.entry.matchedKey };
+      result.cache = {
+        state: lookup.stale ? 'stale' : lookup.hit ? 'hit' : before === undefined && this.deps.cache.peek(lookup.entry.key) === undefined ? 'not-cached' : 'miss',
+        fetchedAt: lookup.entry.fetchedAt.toISOString(),
+        freshUntil: lookup.entry.freshUntil === null ? null : new Date(lookup.entry.freshUntil).toISOString()
+      };
+    } catch (err) {
+      if (!isCodedError(err)) throw err;
+      if (plan !== undefined) result.steps = plan.steps;
+      result.outcome = { ok: false, code: err.code, message: err.message };
+    }
+    return result;
+  }
+
+  private async plan (req: ResolveRequest, ctx: ResolveContext, image?: ImageReference, endpoint?: Endpoint): Promise<Plan> {
+    image ??= this.parseImage(req.image);
+    endpoint ??= this.endpointFor(image);
+    const steps: ExplainStep[] = [];
+    const plan: Plan = { image, endpoint, steps };
+
+    if (req.credentials !== undefined) {
+      const parsed = parseCredentialSpec(req.credentials);
+      const text = formatReference(parsed.reference);
+      await ctx.authorizeOverride?.(text, parsed.reference);
+      steps.push({ level: 'request', ref: text, taken: true, reason: 'the request names its own credentials' });
+      plan.chosen = { ref: parsed.reference, text, level: 'request' };
+      return plan;
+    }
+    steps.push({ level: 'request', taken: false, reason: 'the request names no credentials' });
+
+    if (req.application !== undefined) {
+      const apps = this.deps.applications;
+      if (apps === undefined) throw new ArgocdUnavailable('Argo CD applications cannot be read in this mode (no Kubernetes API and APPLICATIONS_API is not argocd)');
+      const app = await apps.getApplication(req.application, req.applicationNamespace);
+      const appName = req.applicationNamespace !== undefined ? `${req.applicationNamespace}/${req.application}` : req.application;
+      if (app === undefined) throw new ApplicationNotFound(appName);
+      const picked = credentialFromAnnotations(app.annotations, image.name, (ref) => this.parseImage(ref).name);
+      for (const s of picked.steps) {
+        steps.push({ level: s.step.startsWith('application') ? 'application' : 'image', taken: s.taken, reason: `${s.step}: ${s.reason}` });
+      }
+      if (picked.spec !== undefined) {
+        const parsed = this.applicable(parseCredentialSpec(picked.spec, { allowRegistryPrefix: true }), image, picked.level, steps);
+        if (parsed !== undefined) {
+          plan.chosen = { ref: parsed.reference, text: formatReference(parsed.reference), level: picked.level };
+          return plan;
+        }
+      }
+    } else {
+      steps.push({ level: 'application', taken: false, reason: 'the request names no Argo CD application' });
+    }
+
+    const spec = endpoint.credentialSpec;
+    if (spec !== undefined) {
+      const parsed = this.applicable(spec, image, 'registry', steps);
+      if (parsed !== undefined) {
+        const text = formatReference(parsed.reference);
+        steps.push({ level: 'registry', ref: text, taken: true, reason: `credentials of registries.conf entry "${endpoint.name}"` });
+        plan.chosen = { ref: parsed.reference, text, level: 'registry' };
+        return plan;
+      }
+    } else {
+      steps.push({
+        level: 'registry',
+        taken: false,
+        reason: endpoint.configured ? `registries.conf entry "${endpoint.name}" has no credentials` : 'no registries.conf entry for this registry'
+      });
+    }
+    return plan;
+  }
+
+  /** a `<registry>=<spec>` reference applies only to images of that registry */
+  private applicable (parsed: ParsedSpec, image: ImageReference, level: Level, steps: ExplainStep[]): ParsedSpec | undefined {
+    if (parsed.registry === undefined) return parsed;
+    const prefix = parsed.registry.replace(/^https?:\/\//, '').replace(/\/+$/, '');
+    if (image.name === prefix || image.name.startsWith(`${prefix}/`) || image.registry === prefix) return parsed;
+    steps.push({ level, ref: formatReference(parsed.reference), taken: false, reason: `the reference is for registry ${prefix}, not ${image.registry}` });
+    return undefined;
+  }
+
+  private cacheKey (plan: Plan): string {
+    const chosen = plan.chosen as NonNullable<Plan['chosen']>;
+    const perImage = chosen.ref.type === 'pullsecret' || chosen.ref.type === 'serviceaccount';
+    return `${chosen.level}|${chosen.text}${perImage ? `|${plan.image.name}` : ''}${chosen.level === 'registry' ? `|${plan.endpoint.prefix}` : ''}`;
+  }
+
+  private async fetch (plan: Plan, refresh: boolean): Promise<CacheLookup> {
+    const chosen = plan.chosen as NonNullable<Plan['chosen']>;
+    checkNamespace(chosen.ref, this.deps.secretNamespaces);
+    const maxStale = this.deps.cacheMaxStaleMs;
+    return await this.deps.cache.get({
+      key: this.cacheKey(plan),
+      level: chosen.level,
+      ref: chosen.text,
+      sourceType: chosen.ref.type,
+      registry: plan.endpoint.prefix,
+      image: plan.image.name,
+      ttlMs: chosen.level === 'registry' ? plan.endpoint.credsExpireMs : undefined,
+      // upstream reads image-level script credentials every time; keep them only when they say when they expire
+      noStore: chosen.ref.type === 'ext' && chosen.level !== 'registry',
+      refresh,
+      serveStaleOn: (err) => isCodedError(err) && err.code === 'KUBERNETES_UNAVAILABLE',
+      disconnectedSince: (entry: CacheEntry) => this.disconnectedSince(entry.namespaces),
+      tooStale: () => new KubernetesUnavailable(`the Kubernetes API has been unreachable for longer than CACHE_MAX_STALE (${formatDuration(maxStale)})`)
+    }, async () => await fetchCredential(chosen.ref, plan.image.name, this.sources));
+  }
+
+  private disconnectedSince (namespaces: string[]): number | undefined {
+    if (namespaces.length === 0) return undefined;
+    const status = this.deps.store.status();
+    let since: number | undefined;
+    for (const ns of namespaces) {
+      const state = status.namespaces[ns];
+      if (state?.disconnectedSince === undefined) continue;
+      const t = Date.parse(state.disconnectedSince);
+      if (since === undefined || t < since) since = t;
+    }
+    return since;
+  }
+}

@@ -1,0 +1,114 @@
+// Fetches a credential from the source a reference names: a pull secret, a Secret field,
+// an environment variable, an ext: script, or a ServiceAccount's imagePullSecrets.
+import { EnvNotSet, MalformedCredentials, NamespaceNotAllowed, NoMatchingAuthEntry, SecretFieldMissing, SecretNotFound } from '../errors.js';
+import type { SecretStore } from '../kube/secret-store.js';
+import type { Metrics } from '../metrics.js';
+import type { Fetched } from './cache.js';
+import { lookupDockerConfig, parseDockerConfig, registryHostOf, type DockerConfig } from './dockerconfig.js';
+import { runExtScript } from './ext.js';
+import { formatReference, parseUserPass } from './reference.js';
+import type { CredentialReference } from './types.js';
+
+export interface SourceContext {
+  store: SecretStore
+  env: NodeJS.ProcessEnv
+  extTimeoutMs: number
+  extMaxOutputBytes: number
+  metrics?: Metrics
+}
+
+export const MAX_SECRET_FIELD_BYTES = 64 * 1024;
+
+/** Namespaces a reference reads from; checked against SECRET_NAMESPACES before any read. */
+export function namespaceOf (ref: CredentialReference): string | undefined {
+  return ref.type === 'pullsecret' || ref.type === 'secret' || ref.type === 'serviceaccount' ? ref.namespace : undefined;
+}
+
+export function checkNamespace (ref: CredentialReference, allowed: string[] | '*'): void {
+  const ns = namespaceOf(ref);
+  if (ns !== undefined && allowed !== '*' && !allowed.includes(ns)) throw new NamespaceNotAllowed(ns);
+}
+
+/**
+ * Fetch the credential for `image` (a normalized repository, `host[:port]/path`).
+ * The caller has checked the namespace.
+ */
+export async function fetchCredential (ref: CredentialReference, image: string, ctx: SourceContext): Promise<Fetched> {
+  const end = ctx.metrics?.fetchDuration.startTimer({ source_type: ref.type });
+  try {
+    return await fetchFrom(ref, image, ctx);
+  } finally {
+    end?.();
+  }
+}
+
+async function fetchFrom (ref: CredentialReference, image: string, ctx: SourceContext): Promise<Fetched> {
+  switch (ref.type) {
+    case 'env': {
+      const value = ctx.env[ref.variable];
+      if (value === undefined) throw new EnvNotSet(ref.variable);
+      const { username, password } = parseUserPass(value, `environment variable ${ref.variable}`);
+      return { credential: { username, password, tokenType: 'basic', expiresAt: null }, deps: [], namespaces: [] };
+    }
+    case 'ext': {
+      const credential = await runExtScript(ref.path, {
+        timeoutMs: ctx.extTimeoutMs,
+        maxOutputBytes: ctx.extMaxOutputBytes,
+        onRun: (outcome) => ctx.metrics?.extRuns.inc({ outcome })
+      });
+      return { credential, deps: [], namespaces: [] };
+    }
+    case 'secret': {
+      const id = `${ref.namespace}/${ref.name}`;
+      const secret = await ctx.store.getSecret(ref.namespace, ref.name);
+      if (secret === undefined) throw new SecretNotFound(id);
+      const value = secret.data[ref.field];
+      if (value === undefined) throw new SecretFieldMissing(id, ref.field);
+      const what = `secret ${id} field ${ref.field}`;
+      if (value.length > MAX_SECRET_FIELD_BYTES) throw new MalformedCredentials(`${what} is larger than ${MAX_SECRET_FIELD_BYTES} bytes`);
+      const { username, password } = parseUserPass(value.toString('utf8'), what);
+      return {
+        credential: { username, password, tokenType: 'basic', expiresAt: null },
+        deps: [`secret/${id}`],
+        namespaces: [ref.namespace]
+      };
+    }
+    case 'pullsecret': {
+      const id = `${ref.namespace}/${ref.name}`;
+      const secret = await ctx.store.getSecret(ref.namespace, ref.name);
+      if (secret === undefined) throw new SecretNotFound(id);
+      const config = dockerConfigOf(secret.data, id);
+      const best = lookupDockerConfig(config, image)[0];
+      if (best === undefined) throw new NoMatchingAuthEntry(`secret ${id}`, registryHostOf(image));
+      return { credential: best.credential, matchedKey: best.key, deps: [`secret/${id}`], namespaces: [ref.namespace] };
+    }
+    case 'serviceaccount': {
+      const id = `${ref.namespace}/${ref.name}`;
+      const sa = await ctx.store.getServiceAccount(ref.namespace, ref.name);
+      if (sa === undefined) throw new SecretNotFound(`serviceaccount ${id}`);
+      const deps = [`serviceaccount/${id}`];
+      // One keyring of every pull secret, in order, as the kubelet builds it; missing ones are skipped.
+      const merged: DockerConfig = { entries: [] };
+      for (const name of sa.imagePullSecrets) {
+        deps.push(`secret/${ref.namespace}/${name}`);
+        const secret = await ctx.store.getSecret(ref.namespace, name);
+        if (secret === undefined) continue;
+        if (secret.data['.dockerconfigjson'] === undefined && secret.data['.dockercfg'] === undefined) continue;
+        merged.entries.push(...dockerConfigOf(secret.data, `${ref.namespace}/${name}`).entries);
+      }
+      const best = lookupDockerConfig(merged, image)[0];
+      if (best === undefined) throw new NoMatchingAuthEntry(`the imagePullSecrets of ${formatReference(ref)}`, registryHostOf(image));
+      return { credential: best.credential, matchedKey: best.key, deps, namespaces: [ref.namespace] };
+    }
+  }
+}
+
+function dockerConfigOf (data: Record<string, Buffer>, id: string): DockerConfig {
+  const json = data['.dockerconfigjson'];
+  const cfg = data['.dockercfg'];
+  if (json === undefined && cfg === undefined) throw new SecretFieldMissing(id, '.dockerconfigjson (nor .dockercfg)');
+  // Like the kubelet, an empty .dockerconfigjson gives way to a .dockercfg beside it.
+  return json !== undefined && (json.length > 0 || cfg === undefined)
+    ? parseDockerConfig(json, 'dockerconfigjson', `secret ${id} field .dockerconfigjson`)
+    : parseDockerConfig(cfg as Buffer, 'dockercfg', `secret ${id} field .dockercfg`);
+}

@@ -1,0 +1,100 @@
+// Registry endpoint selection (SPEC §3 step 2): longest configured prefix, else the default, else inferred.
+import type { RegistriesConfig, RegistryEntry } from '../config/registries.js';
+import { DEFAULT_LIMIT, canonicalPrefix } from '../config/registries.js';
+import type { ParsedSpec } from '../credentials/types.js';
+import { DOCKER_HUB, type ImageDefaults, type ImageReference } from './image-ref.js';
+
+export interface Endpoint {
+  name: string
+  prefix: string
+  /** base URL of the registry API, no trailing slash */
+  apiUrl: string
+  configured: boolean
+  entry?: RegistryEntry
+  insecure: boolean
+  caFile?: string
+  caData?: string
+  limit: number
+  credsExpireMs?: number
+  credentials?: string
+  credentialSpec?: ParsedSpec
+  defaultns?: string
+}
+
+const DOCKER_HUB_API = 'https://registry-1.docker.io';
+
+/** The API URL Docker infers from a registry host: `https://<host>`, Docker Hub's at registry-1. */
+export function inferApiUrl (host: string): string {
+  const h = canonicalPrefix(host.toLowerCase());
+  return h === DOCKER_HUB ? DOCKER_HUB_API : `https://${h}`;
+}
+
+function splitPrefix (prefix: string): { host: string, segments: string[] } {
+  const canonical = canonicalPrefix(prefix);
+  const [host, ...segments] = canonical.split('/');
+  return { host: host ?? '', segments };
+}
+
+/** The configured default registry, as `parseImageReference` defaults; `{}` means Docker Hub. */
+export function defaultRegistryOf (config: RegistriesConfig): ImageDefaults {
+  const entry = config.registries.find((r) => r.default);
+  if (entry === undefined) return {};
+  return entry.defaultns !== undefined ? { registry: entry.prefix, namespace: entry.defaultns } : { registry: entry.prefix };
+}
+
+function fromEntry (entry: RegistryEntry): Endpoint {
+  const endpoint: Endpoint = {
+    name: entry.name,
+    prefix: entry.prefix,
+    apiUrl: entry.apiUrl ?? inferApiUrl(splitPrefix(entry.prefix).host),
+    configured: true,
+    entry,
+    insecure: entry.insecure,
+    limit: entry.limit
+  };
+  if (entry.caFile !== undefined) endpoint.caFile = entry.caFile;
+  if (entry.caData !== undefined) endpoint.caData = entry.caData;
+  if (entry.credsExpireMs !== undefined) endpoint.credsExpireMs = entry.credsExpireMs;
+  if (entry.credentials !== undefined) endpoint.credentials = entry.credentials;
+  if (entry.credentialSpec !== undefined) endpoint.credentialSpec = entry.credentialSpec;
+  if (entry.defaultns !== undefined) endpoint.defaultns = entry.defaultns;
+  return endpoint;
+}
+
+/** How many path segments of `entry`'s prefix match the image, or -1 when it does not match. */
+function matchLength (entry: RegistryEntry, host: string, path: string[]): number {
+  const prefix = splitPrefix(entry.prefix);
+  // host[:port] compared whole: a port must match exactly, and no port is not any port
+  if (prefix.host !== host) return -1;
+  if (prefix.segments.length > path.length) return -1;
+  for (let i = 0; i < prefix.segments.length; i++) {
+    if (prefix.segments[i] !== path[i]) return -1;
+  }
+  return prefix.segments.length;
+}
+
+export function findEndpoint (config: RegistriesConfig, image: ImageReference): Endpoint {
+  const host = canonicalPrefix(image.registry);
+  const path = image.repository.split('/');
+  let best: RegistryEntry | undefined;
+  let bestLength = -1;
+  for (const entry of config.registries) {
+    const length = matchLength(entry, host, path);
+    if (length > bestLength) { best = entry; bestLength = length; }
+  }
+  if (best !== undefined) return fromEntry(best);
+
+  if (!image.explicitRegistry) {
+    const fallback = config.registries.find((r) => r.default);
+    if (fallback !== undefined) return fromEntry(fallback);
+  }
+
+  return {
+    name: host === DOCKER_HUB ? 'Docker Hub' : host,
+    prefix: host,
+    apiUrl: inferApiUrl(host),
+    configured: false,
+    insecure: false,
+    limit: DEFAULT_LIMIT
+  };
+}

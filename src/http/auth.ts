@@ -1,0 +1,335 @@
+// Caller authentication (TokenReview, static tokens or none), authorization against the
+// policy, and the per-caller rate limit, for every route under /v1 (SPEC §5).
+import { createHash } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import type { Settings } from '../config/settings.js';
+import {
+  defaultPolicy, describeOverride, evaluate, policyNamesCaller,
+  type Caller, type Policy, type PolicyAction, type PolicyDecision, type PolicyRequest
+} from '../config/policy.js';
+import { lookupToken, type StaticTokens } from '../config/tokens.js';
+import { formatReference } from '../credentials/reference.js';
+import type { CredentialReference } from '../credentials/types.js';
+import {
+  Forbidden, KubernetesUnavailable, OverrideNotAllowed, RateLimited, Unauthenticated, isCodedError
+} from '../errors.js';
+import type { Metrics } from '../metrics.js';
+
+export type { Caller } from '../config/policy.js';
+
+export interface TokenReviewResult {
+  authenticated: boolean
+  user?: { username: string, uid?: string, groups?: string[] }
+  audiences?: string[]
+  error?: string
+}
+
+/** Asks the Kubernetes API about a bearer token (src/kube/reviews.ts). */
+export type TokenReviewer = (token: string, audiences: string[]) => Promise<TokenReviewResult>;
+
+export interface AuthorizeRequest {
+  action: PolicyAction
+  /** the image's registry host and repository path, or an endpoint prefix */
+  registry?: string
+  /** the request's own credential reference, as given or parsed */
+  override?: string | CredentialReference
+}
+
+export interface AuthPluginOptions {
+  settings: Settings
+  metrics?: Metrics
+  tokenReviewer?: TokenReviewer
+  /** undefined: no policy file, the defaults of SPEC §5 apply */
+  policy: { current(): Policy } | undefined
+  tokens?: { current(): StaticTokens }
+  /** clock in ms, for the review cache and the rate limit (tests) */
+  now?: () => number
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** who is asking; set for routes under /v1, null elsewhere */
+    caller: Caller | null
+  }
+  interface FastifyInstance {
+    /** Allows the request or throws Forbidden / OverrideNotAllowed (and logs the denial). */
+    authorize: (request: FastifyRequest, req: AuthorizeRequest) => PolicyDecision
+  }
+}
+
+const MAX_TOKEN_LENGTH = 16 * 1024;
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+const SERVICE_ACCOUNT_USER = /^system:serviceaccount:[^:]+:[^:]+$/;
+const REVIEW_TTL_CAP_MS = 5 * 60_000;
+const REVIEW_FAILURE_TTL_MS = 10_000;
+const MAX_CACHED_REVIEWS = 10_000;
+const MAX_RATE_KEYS = 10_000;
+const MAX_GROUPS = 256;
+const CHALLENGE = 'Bearer realm="credbroker"';
+
+type ReviewOutcome = { ok: true, caller: Caller } | { ok: false, reason: string };
+
+/** The token's own `exp` in ms, read without verifying: only to bound how long a review is cached. */
+export function tokenExpiry (token: string): number | undefined {
+  const parts = token.split('.');
+  if (parts.length !== 3 || parts[1] === undefined || parts[1].length > MAX_TOKEN_LENGTH) return undefined;
+  try {
+    const payload: unknown = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
+    const exp = (payload as { exp?: unknown } | null)?.exp;
+    return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function tokenKey (token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+/** TokenReview results by token hash, never past the token's exp; concurrent misses share one review. */
+export class ReviewCache {
+  private readonly entries = new Map<string, { outcome: ReviewOutcome, expiresAt: number }>();
+  private readonly inflight = new Map<string, Promise<ReviewOutcome>>();
+
+  constructor (
+    private readonly review: (token: string) => Promise<ReviewOutcome>,
+    private readonly now: () => number,
+    private readonly maxEntries = MAX_CACHED_REVIEWS
+  ) {}
+
+  lookup (token: string): Promise<ReviewOutcome> {
+    const key = tokenKey(token);
+    const hit = this.entries.get(key);
+    if (hit !== undefined) {
+      if (hit.expiresAt > this.now()) return Promise.resolve(hit.outcome);
+      this.entries.delete(key);
+    }
+    const pending = this.inflight.get(key);
+    if (pending !== undefined) return pending;
+    const p = (async () => {
+      try {
+        const outcome = await this.review(token);
+        const now = this.now();
+        let expiresAt = now + (outcome.ok ? REVIEW_TTL_CAP_MS : REVIEW_FAILURE_TTL_MS);
+        const exp = tokenExpiry(token);
+        if (exp !== undefined) expiresAt = Math.min(expiresAt, exp);
+        if (expiresAt > now) this.store(key, outcome, expiresAt);
+        return outcome;
+      } finally {
+        this.inflight.delete(key);
+      }
+    })();
+    this.inflight.set(key, p);
+    return p;
+  }
+
+  get size (): number { return this.entries.size; }
+
+  clear (): void { this.entries.clear(); }
+
+  private store (key: string, outcome: ReviewOutcome, expiresAt: number): void {
+    this.entries.delete(key);
+    if (this.entries.size >= this.maxEntries) {
+      const oldest = this.entries.keys().next();
+      if (oldest.done !== true) this.entries.delete(oldest.value);
+    }
+    this.entries.set(key, { outcome, expiresAt });
+  }
+}
+
+/**
+ * Sliding-window request counter per key (the previous minute weighted by how much of it
+ * still overlaps the window), least recently used keys dropped beyond maxKeys.
+ */
+export class RateLimiter {
+  private readonly windows = new Map<string, { window: number, prev: number, curr: number }>();
+
+  constructor (
+    private readonly limit: number,
+    private readonly now: () => number,
+    private readonly maxKeys = MAX_RATE_KEYS,
+    private readonly windowMs = 60_000
+  ) {}
+
+  /** Counts one request; when over the limit, counts nothing and says how long to wait (s). */
+  hit (key: string): { ok: true } | { ok: false, retryAfterSeconds: number } {
+    const W = this.windowMs;
+    const t = this.now();
+    const window = Math.floor(t / W);
+    const elapsed = t - window * W;
+    let e = this.windows.get(key);
+    if (e === undefined) {
+      e = { window, prev: 0, curr: 0 };
+    } else {
+      this.windows.delete(key);
+      if (e.window !== window) {
+        e.prev = e.window === window - 1 ? e.curr : 0;
+        e.curr = 0;
+        e.window = window;
+      }
+    }
+    if (this.windows.size >= this.maxKeys) {
+      const oldest = this.windows.keys().next();
+      if (oldest.done !== true) this.windows.delete(oldest.value);
+    }
+    this.windows.set(key, e);
+    const estimate = e.prev * (W - elapsed) / W + e.curr;
+    if (estimate + 1 <= this.limit) {
+      e.curr++;
+      return { ok: true };
+    }
+    const waitMs = e.curr + 1 > this.limit
+      ? (W - elapsed) + W * (1 - (this.limit - 1) / e.curr)
+      : (W - elapsed) - W * (this.limit - 1 - e.curr) / e.prev;
+    return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) };
+  }
+
+  get size (): number { return this.windows.size; }
+}
+
+function isProtected (request: FastifyRequest): boolean {
+  const path = request.url.split('?', 1)[0] ?? '';
+  const route = request.routeOptions.url ?? '';
+  return path === '/v1' || path.startsWith('/v1/') || route === '/v1' || route.startsWith('/v1/');
+}
+
+function overrideText (override: AuthorizeRequest['override']): string | undefined {
+  if (override === undefined) return undefined;
+  return typeof override === 'string' ? override.trim() : formatReference(override);
+}
+
+async function authPlugin (app: FastifyInstance, opts: AuthPluginOptions): Promise<void> {
+  const { settings, metrics } = opts;
+  const now = opts.now ?? Date.now;
+  const mode = settings.authMode;
+  const fallbackPolicy = defaultPolicy(settings);
+  const currentPolicy = (): Policy => opts.policy?.current() ?? fallbackPolicy;
+
+  if (mode === 'kubernetes' && opts.tokenReviewer === undefined) {
+    throw new Error('AUTH_MODE=kubernetes needs a TokenReview function');
+  }
+  if (mode === 'static' && opts.tokens === undefined) {
+    throw new Error('AUTH_MODE=static needs the AUTH_TOKENS_FILE tokens');
+  }
+  if (mode === 'none') {
+    app.log.warn('AUTH_MODE=none: callers are not authenticated; use it only for local work');
+  }
+
+  const reviewer = opts.tokenReviewer;
+  const reviews = new ReviewCache(async (token) => {
+    let result: TokenReviewResult;
+    try {
+      result = await (reviewer as TokenReviewer)(token, settings.authAudiences);
+    } catch (err) {
+      // a coded error of ours is forwarded unless it somehow carries the token; anything
+      // else (an ApiException holds the API's whole answer) is never forwarded nor logged
+      if (isCodedError(err) && !err.message.includes(token)) throw err;
+      throw new KubernetesUnavailable('TokenReview request failed');
+    }
+    if (result.authenticated !== true) return { ok: false, reason: 'token not authenticated' };
+    const granted = result.audiences ?? [];
+    if (!granted.some((a) => settings.authAudiences.includes(a))) {
+      return { ok: false, reason: `token audience is not one of ${settings.authAudiences.join(', ')}` };
+    }
+    const username = result.user?.username;
+    if (typeof username !== 'string' || username === '') return { ok: false, reason: 'token review named no user' };
+    const groups = (result.user?.groups ?? []).filter((g): g is string => typeof g === 'string').slice(0, MAX_GROUPS);
+    const kind = SERVICE_ACCOUNT_USER.test(username) ? 'serviceaccount' : 'user';
+    return { ok: true, caller: { name: username, groups, kind } };
+  }, now);
+
+  const limiter = settings.rateLimitPerMinute > 0 ? new RateLimiter(settings.rateLimitPerMinute, now) : undefined;
+
+  const unauthenticated = (request: FastifyRequest, reply: FastifyReply, reason: string, tokenGiven: boolean): never => {
+    metrics?.authDecisions.inc({ result: 'unauthenticated' });
+    request.log.info({ auth: { mode, reason } }, 'caller not authenticated');
+    reply.header('WWW-Authenticate', tokenGiven ? `${CHALLENGE}, error="invalid_token"` : CHALLENGE);
+    throw new Unauthenticated(reason);
+  };
+
+  const authenticate = async (request: FastifyRequest, reply: FastifyReply): Promise<Caller> => {
+    if (mode === 'none') return { name: 'anonymous', groups: [], kind: 'anonymous' };
+    const header = request.headers.authorization;
+    if (header === undefined || header === '') return unauthenticated(request, reply, 'missing bearer token', false);
+    const match = header.length <= MAX_TOKEN_LENGTH + 16 ? BEARER.exec(header) : null;
+    const token = match?.[1];
+    if (token === undefined) return unauthenticated(request, reply, 'malformed Authorization header; expected "Bearer <token>"', false);
+    if (mode === 'static') {
+      const name = lookupToken((opts.tokens as { current(): StaticTokens }).current(), token);
+      if (name === undefined) return unauthenticated(request, reply, 'unknown token', true);
+      return { name: `static:${name}`, groups: [], kind: 'static' };
+    }
+    const outcome = await reviews.lookup(token);
+    if (!outcome.ok) return unauthenticated(request, reply, outcome.reason, true);
+    const caller = outcome.caller;
+    // any token the cluster issues passes a TokenReview; beyond ServiceAccounts, only
+    // the users and groups the policy names are callers
+    if (caller.kind === 'user' && !policyNamesCaller(currentPolicy(), caller)) {
+      return unauthenticated(request, reply, `${caller.name} is not a ServiceAccount and no policy rule names it`, true);
+    }
+    return caller;
+  };
+
+  app.decorateRequest('caller', null);
+
+  app.addHook('onRequest', async (request, reply) => {
+    if (!isProtected(request)) return;
+    const caller = await authenticate(request, reply);
+    request.caller = caller;
+    if (limiter === undefined) return;
+    const key = caller.kind === 'anonymous' ? `ip:${request.ip}` : `caller:${caller.name}`;
+    const verdict = limiter.hit(key);
+    if (!verdict.ok) {
+      metrics?.authDecisions.inc({ result: 'rate_limited' });
+      request.log.info({ auth: { caller: caller.name, retryAfter: verdict.retryAfterSeconds } }, 'caller rate limited');
+      reply.header('Retry-After', String(verdict.retryAfterSeconds));
+      throw new RateLimited(`more than ${settings.rateLimitPerMinute} requests per minute; retry after ${verdict.retryAfterSeconds}s`);
+    }
+  });
+
+  app.decorate('authorize', (request: FastifyRequest, req: AuthorizeRequest): PolicyDecision => {
+    const caller = request.caller;
+    if (caller === null) {
+      metrics?.authDecisions.inc({ result: 'unauthenticated' });
+      throw new Unauthenticated('no caller identity');
+    }
+    const override = overrideText(req.override);
+    const policyRequest: PolicyRequest = { caller, action: req.action };
+    if (req.registry !== undefined) policyRequest.registry = req.registry;
+    if (override !== undefined) policyRequest.override = override;
+    const policy = currentPolicy();
+    const decision = evaluate(policy, policyRequest);
+    // only a reference of a known type is echoed: a pasted `user:password` must not be
+    const shownOverride = override === undefined ? undefined : describeOverride(override);
+    const fields = {
+      caller: caller.name,
+      callerKind: caller.kind,
+      action: req.action,
+      registry: req.registry,
+      override: shownOverride,
+      rule: decision.rule,
+      reason: decision.reason
+    };
+    if (decision.allowed) {
+      metrics?.authDecisions.inc({ result: 'allowed' });
+      request.log.debug({ auth: fields }, 'request allowed by policy');
+      return decision;
+    }
+    metrics?.authDecisions.inc({ result: 'denied' });
+    request.log.warn({ auth: fields }, 'request denied by policy');
+    if (override !== undefined) {
+      const { override: _omit, ...withoutOverride } = policyRequest;
+      if (evaluate(policy, withoutOverride).allowed) {
+        throw new OverrideNotAllowed(`caller ${caller.name} may not use ${shownOverride ?? 'this reference'} as credentials`);
+      }
+    }
+    throw new Forbidden(decision.reason);
+  });
+
+  app.addHook('onClose', async () => {
+    reviews.clear();
+  });
+}
+
+export default fp(authPlugin, { name: 'credbroker-auth', fastify: '5.x' });

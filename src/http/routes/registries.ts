@@ -1,0 +1,95 @@
+// GET /v1/registries and POST /v1/cache/invalidate: configured endpoints with their credential
+// references and cache state (never values), and cache invalidation.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { errorResponses } from '../schemas.js';
+
+const routes: FastifyPluginAsyncTypebox = async (app) => {
+  const { registries, cache } = app.broker;
+
+  app.get('/v1/registries', {
+    schema: {
+      tags: ['registries'],
+      summary: 'Configured registries with their credential references and cache state',
+      response: {
+        200: Type.Object({
+          source: Type.String({ description: 'registries.conf path' }),
+          lastReload: Type.Object({ result: Type.String(), at: Type.Optional(Type.String()), error: Type.Optional(Type.String()) }),
+          registries: Type.Array(Type.Object({
+            name: Type.String(),
+            prefix: Type.String(),
+            apiUrl: Type.String(),
+            default: Type.Boolean(),
+            defaultns: Type.Optional(Type.String()),
+            insecure: Type.Boolean(),
+            limit: Type.Integer(),
+            tagsortmode: Type.Optional(Type.String()),
+            credentials: Type.Optional(Type.String({ description: 'the credential reference, never a value' })),
+            credsexpire: Type.Optional(Type.String()),
+            cache: Type.Object({
+              entries: Type.Integer(),
+              fetchedAt: Type.Optional(Type.String()),
+              freshUntil: Type.Optional(Type.Union([Type.String(), Type.Null()]))
+            })
+          }))
+        }),
+        ...errorResponses(401, 403, 429)
+      }
+    }
+  }, async (request) => {
+    await app.authorize(request, { action: 'registries' });
+    const config = registries.current();
+    const entries = cache.entries().filter((e) => e.level === 'registry');
+    const last = registries.lastResult();
+    return {
+      source: app.broker.settings.registriesConfPath,
+      lastReload: {
+        result: last?.result ?? 'not-loaded',
+        ...(last !== undefined ? { at: last.at.toISOString() } : {}),
+        ...(last?.error !== undefined ? { error: last.error.message } : {})
+      },
+      registries: config.registries.map((r) => {
+        const mine = entries.filter((e) => e.registry === r.prefix);
+        const newest = mine.sort((a, b) => b.fetchedAt.getTime() - a.fetchedAt.getTime())[0];
+        return {
+          name: r.name,
+          prefix: r.prefix,
+          apiUrl: r.apiUrl ?? app.broker.resolver.endpointFor(app.broker.resolver.parseImage(`${r.prefix}/x`)).apiUrl,
+          default: r.default,
+          ...(r.defaultns !== undefined ? { defaultns: r.defaultns } : {}),
+          insecure: r.insecure,
+          limit: r.limit,
+          ...(r.tagsortmode !== undefined ? { tagsortmode: r.tagsortmode } : {}),
+          ...(r.credentials !== undefined ? { credentials: r.credentials } : {}),
+          ...(r.credsExpireMs !== undefined ? { credsexpire: `${r.credsExpireMs / 1000}s` } : {}),
+          cache: {
+            entries: mine.length,
+            ...(newest !== undefined
+              ? { fetchedAt: newest.fetchedAt.toISOString(), freshUntil: newest.freshUntil === null ? null : new Date(newest.freshUntil).toISOString() }
+              : {})
+          }
+        };
+      })
+    };
+  });
+
+  app.post('/v1/cache/invalidate', {
+    schema: {
+      tags: ['cache'],
+      summary: 'Drop cached credentials, all or those of one registry prefix',
+      body: Type.Optional(Type.Object({
+        registry: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'registry prefix as in registries.conf, or an image name prefix' }))
+      }, { additionalProperties: false })),
+      response: { 200: Type.Object({ invalidated: Type.Integer() }), ...errorResponses(400, 401, 403, 429) }
+    }
+  }, async (request) => {
+    const registry = request.body?.registry;
+    await app.authorize(request, { action: 'invalidate', ...(registry !== undefined ? { registry } : {}) });
+    if (registry === undefined) return { invalidated: cache.invalidate() };
+    const invalidated = cache.invalidate((e) =>
+      e.registry === registry || e.image === registry || e.image.startsWith(`${registry}/`));
+    return { invalidated };
+  });
+};
+
+export default routes;

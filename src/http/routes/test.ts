@@ -1,0 +1,105 @@
+// POST /v1/credentials/test: resolve, then talk to the registry as `argocd-image-updater test`
+// would (v2 ping, Basic or Bearer challenge, up to 10 tags). A 401 refetches the credential once.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { ResolveResult } from '../../credentials/resolver.js';
+import { isCodedError } from '../../errors.js';
+import { testRegistry, type RegistryTestResult } from '../../registry/client.js';
+import { ImageString, SpecString, errorResponses } from '../schemas.js';
+
+const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/;
+
+export const TestResponse = Type.Object({
+  ok: Type.Boolean(),
+  image: Type.String(),
+  registry: Type.String({ description: 'the endpoint prefix' }),
+  apiUrl: Type.String(),
+  source: Type.Union([Type.Object({ type: Type.String(), ref: Type.String(), level: Type.String() }), Type.Null()]),
+  authScheme: Type.Union([Type.Literal('none'), Type.Literal('basic'), Type.Literal('bearer')]),
+  authenticated: Type.Boolean(),
+  tags: Type.Array(Type.String(), { maxItems: 10 }),
+  durationMs: Type.Integer(),
+  retriedWithFreshCredentials: Type.Boolean(),
+  error: Type.Optional(Type.Object({ code: Type.String(), message: Type.String() }))
+}, { $id: 'TestResponse' });
+
+const routes: FastifyPluginAsyncTypebox = async (app) => {
+  const { resolver, metrics } = app.broker;
+
+  app.post('/v1/credentials/test', {
+    schema: {
+      tags: ['credentials'],
+      summary: 'Resolve, then prove the credentials against the registry (ping, auth, tags)',
+      body: Type.Object({ image: ImageString, credentials: Type.Optional(SpecString) }, { additionalProperties: false }),
+      response: { 200: TestResponse, ...errorResponses(400, 401, 403, 404, 429, 502, 503, 504) }
+    }
+  }, async (request) => {
+    const body = request.body;
+    const image = resolver.parseImage(body.image);
+    const endpoint = resolver.endpointFor(image);
+    await app.authorize(request, { action: 'test', registry: image.name });
+    const ctx = {
+      authorizeOverride: async (ref: string) => { await app.authorize(request, { action: 'test', registry: image.name, override: ref }); }
+    };
+    const req = { image: body.image, ...(body.credentials !== undefined ? { credentials: body.credentials } : {}) };
+
+    async function credentialFor (refresh: boolean): Promise<ResolveResult | null> {
+      try {
+        return await resolver.resolve({ ...req, refresh }, ctx);
+      } catch (err) {
+        // no credentials configured: test anonymously, as the registry would see a plain pull
+        if (isCodedError(err) && err.code === 'NO_CREDENTIALS_CONFIGURED') return null;
+        throw err;
+      }
+    }
+
+    const base = {
+      image: image.name,
+      registry: endpoint.prefix,
+      apiUrl: endpoint.apiUrl
+    };
+    const url = new URL(endpoint.apiUrl);
+    if (url.protocol === 'http:' && !LOOPBACK.test(url.host) && !endpoint.insecure) {
+      return {
+        ...base, ok: false, source: null, authScheme: 'none' as const, authenticated: false, tags: [], durationMs: 0, retriedWithFreshCredentials: false,
+        error: { code: 'REGISTRY_CONFIG_ERROR', message: `plain http to ${url.host} is refused; use https, or set insecure: true in registries.conf` }
+      };
+    }
+
+    const run = async (resolved: ResolveResult | null): Promise<RegistryTestResult> => await testRegistry(
+      { apiUrl: endpoint.apiUrl, insecure: endpoint.insecure, limit: endpoint.limit,
+        ...(endpoint.caFile !== undefined ? { caFile: endpoint.caFile } : {}),
+        ...(endpoint.caData !== undefined ? { caData: endpoint.caData } : {}) },
+      image.repository,
+      resolved === null ? undefined : { username: resolved.username, password: resolved.password, tokenType: resolved.tokenType },
+      { metrics }
+    );
+
+    let resolved = await credentialFor(false);
+    let result = await run(resolved);
+    let retried = false;
+    if (resolved !== null && result.error?.code === 'REGISTRY_UNAUTHORIZED') {
+      // the cached credential may be outdated: one fresh fetch, then report
+      retried = true;
+      resolved = await credentialFor(true);
+      result = await run(resolved);
+    }
+    request.log.info({
+      audit: 'test', caller: request.caller?.name ?? null, image: body.image, registry: endpoint.prefix,
+      source: resolved?.source.ref ?? null, outcome: result.ok ? 'ok' : result.error?.code ?? 'failed'
+    }, 'registry test');
+    return {
+      ...base,
+      ok: result.ok,
+      source: resolved === null ? null : resolved.source,
+      authScheme: result.authScheme,
+      authenticated: result.authenticated,
+      tags: result.tags,
+      durationMs: result.durationMs,
+      retriedWithFreshCredentials: retried,
+      ...(result.error !== undefined ? { error: result.error } : {})
+    };
+  });
+};
+
+export default routes;

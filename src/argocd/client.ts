@@ -1,0 +1,321 @@
+// A small Argo CD REST client (node:http/https): applications, userinfo, can-i and version, with
+// timeouts, bounded retries and bounded answers. The token goes into the Authorization header only.
+import { readFile } from 'node:fs/promises';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { rootCertificates } from 'node:tls';
+import { ArgocdUnavailable } from '../errors.js';
+import type { Settings } from '../config/settings.js';
+import type { Metrics } from '../metrics.js';
+
+export type ArgocdEndpoint = 'application' | 'userinfo' | 'can_i' | 'version';
+
+export interface ArgocdClientOptions {
+  /** host[:port] */
+  server: string
+  token?: string
+  /** re-read when it changes (checked at most every `tokenRecheckMs`, and at once after a 401) */
+  tokenFile?: string
+  plaintext?: boolean
+  insecure?: boolean
+  caFile?: string
+  timeoutMs?: number
+  /** retries after a network error or a 5xx answer */
+  retries?: number
+  backoffMs?: number
+  maxResponseBytes?: number
+  tokenRecheckMs?: number
+  metrics?: Metrics
+}
+
+export function argocdClientOptions (settings: Settings, metrics?: Metrics): ArgocdClientOptions {
+  const opts: ArgocdClientOptions = {
+    server: settings.argocdServer,
+    plaintext: settings.argocdPlaintext,
+    insecure: settings.argocdInsecure
+  };
+  if (settings.argocdToken !== undefined) opts.token = settings.argocdToken;
+  if (settings.argocdTokenFile !== undefined) opts.tokenFile = settings.argocdTokenFile;
+  if (settings.argocdCaFile !== undefined) opts.caFile = settings.argocdCaFile;
+  if (metrics !== undefined) opts.metrics = metrics;
+  return opts;
+}
+
+/** The parts of a v1alpha1Application credbroker reads. */
+export interface ArgocdApplication {
+  metadata: { name?: string, namespace?: string, annotations?: Record<string, string> }
+}
+
+export interface ArgocdUserInfo {
+  loggedIn: boolean
+  username?: string
+  iss?: string
+  groups: string[]
+}
+
+export interface ArgocdVersion {
+  version?: string
+  platform?: string
+}
+
+const MAX_TOKEN_FILE_BYTES = 64 * 1024;
+
+class AttemptError extends Error {
+  constructor (readonly kind: 'timeout' | 'error' | 'too_large', message: string) {
+    super(message);
+  }
+}
+
+interface Answer {
+  status: number
+  body: unknown
+}
+
+function isObject (v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** The gRPC code of a runtimeError answer, when there is one. */
+function grpcCode (body: unknown): number | undefined {
+  return isObject(body) && typeof body.code === 'number' ? body.code : undefined;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export class ArgocdClient {
+  readonly server: string;
+  readonly baseUrl: string;
+  private readonly opts: Required<Pick<ArgocdClientOptions, 'timeoutMs' | 'retries' | 'backoffMs' | 'maxResponseBytes' | 'tokenRecheckMs'>>;
+  private readonly agent: HttpAgent | HttpsAgent | undefined;
+  private agentReady: Promise<HttpAgent | HttpsAgent> | undefined;
+  private fileToken: { value: string | undefined, readAt: number } | undefined;
+  private tokenRead: Promise<string | undefined> | undefined;
+
+  constructor (private readonly options: ArgocdClientOptions) {
+    this.server = options.server;
+    this.baseUrl = `${options.plaintext === true ? 'http' : 'https'}://${options.server}`;
+    this.opts = {
+      timeoutMs: options.timeoutMs ?? 5000,
+      retries: options.retries ?? 2,
+      backoffMs: options.backoffMs ?? 200,
+      maxResponseBytes: options.maxResponseBytes ?? 4 * 1024 * 1024,
+      tokenRecheckMs: options.tokenRecheckMs ?? 1000
+    };
+    if (options.plaintext === true) {
+      this.agent = new HttpAgent({ keepAlive: true, maxSockets: 16 });
+    } else if (options.caFile === undefined) {
+      this.agent = new HttpsAgent({ keepAlive: true, maxSockets: 16, rejectUnauthorized: options.insecure !== true });
+    }
+  }
+
+  /** The Application, or undefined when Argo CD says it does not exist or hides it from the token (403). */
+  async getApplication (name: string, appNamespace?: string): Promise<ArgocdApplication | undefined> {
+    let path = `/api/v1/applications/${encodeURIComponent(name)}`;
+    if (appNamespace !== undefined && appNamespace !== '') path += `?appNamespace=${encodeURIComponent(appNamespace)}`;
+    const answer = await this.call('application', path);
+    // Argo CD answers 403 (PermissionDenied) for an Application that does not exist unless the
+    // caller names a project, so as not to leak which ones exist; 404 (NotFound) otherwise.
+    if (answer.status === 404 || answer.status === 403) return undefined;
+    this.expectOk('application', answer);
+    const body = answer.body;
+    if (!isObject(body) || !isObject(body.metadata)) {
+      throw new ArgocdUnavailable(`Argo CD at ${this.server} answered the application request without metadata`);
+    }
+    const meta = body.metadata;
+    const annotations: Record<string, string> = {};
+    if (isObject(meta.annotations)) {
+      for (const [k, v] of Object.entries(meta.annotations)) if (typeof v === 'string') annotations[k] = v;
+    }
+    const app: ArgocdApplication = { metadata: { annotations } };
+    if (typeof meta.name === 'string') app.metadata.name = meta.name;
+    if (typeof meta.namespace === 'string') app.metadata.namespace = meta.namespace;
+    return app;
+  }
+
+  async userInfo (): Promise<ArgocdUserInfo> {
+    const answer = await this.call('userinfo', '/api/v1/session/userinfo');
+    this.expectOk('userinfo', answer);
+    const b = isObject(answer.body) ? answer.body : {};
+    const info: ArgocdUserInfo = {
+      loggedIn: b.loggedIn === true,
+      groups: Array.isArray(b.groups) ? b.groups.filter((g): g is string => typeof g === 'string') : []
+    };
+    if (typeof b.username === 'string') info.username = b.username;
+    if (typeof b.iss === 'string') info.iss = b.iss;
+    return info;
+  }
+
+  /** Argo CD's `can-i` for the token: true only for the answer "yes". */
+  async canI (resource: string, action: string, subresource: string): Promise<boolean> {
+    const path = `/api/v1/account/can-i/${[resource, action, subresource].map(encodeURIComponent).join('/')}`;
+    const answer = await this.call('can_i', path);
+    this.expectOk('can_i', answer);
+    return isObject(answer.body) && answer.body.value === 'yes';
+  }
+
+  async version (): Promise<ArgocdVersion> {
+    const answer = await this.call('version', '/api/version');
+    this.expectOk('version', answer);
+    const b = isObject(answer.body) ? answer.body : {};
+    const v: ArgocdVersion = {};
+    if (typeof b.Version === 'string') v.version = b.Version;
+    if (typeof b.Platform === 'string') v.platform = b.Platform;
+    return v;
+  }
+
+  close (): void {
+    this.agent?.destroy();
+    void this.agentReady?.then((a) => a.destroy(), () => {});
+  }
+
+  private expectOk (endpoint: ArgocdEndpoint, answer: Answer): void {
+    if (answer.status === 200) return;
+    if (answer.status === 401 || answer.status === 403) {
+      const why = this.options.token === undefined && this.options.tokenFile === undefined
+        ? 'no token is configured (ARGOCD_TOKEN or ARGOCD_TOKEN_FILE)'
+        : 'check that it is valid, not expired, and that its account may read applications';
+      throw new ArgocdUnavailable(`Argo CD at ${this.server} refused the token (${answer.status}) on ${endpoint}: ${why}`);
+    }
+    const code = grpcCode(answer.body);
+    throw new ArgocdUnavailable(`Argo CD at ${this.server} answered ${endpoint} with HTTP ${answer.status}` +
+      (code === undefined ? '' : ` (gRPC code ${code})`));
+  }
+
+  private async currentToken (force: boolean): Promise<string | undefined> {
+    const file = this.options.tokenFile;
+    if (file === undefined) return this.options.token;
+    const cached = this.fileToken;
+    if (!force && cached !== undefined && Date.now() - cached.readAt < this.opts.tokenRecheckMs) return cached.value;
+    this.tokenRead ??= (async () => {
+      try {
+        const buf = await readFile(file);
+        if (buf.length > MAX_TOKEN_FILE_BYTES) {
+          throw new ArgocdUnavailable(`the Argo CD token file ${file} is larger than ${MAX_TOKEN_FILE_BYTES} bytes`);
+        }
+        const value = buf.toString('utf8').trim();
+        this.fileToken = { value: value === '' ? undefined : value, readAt: Date.now() };
+        return this.fileToken.value;
+      } catch (err) {
+        if (err instanceof ArgocdUnavailable) throw err;
+        throw new ArgocdUnavailable(`cannot read the Argo CD token file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'read error'}`);
+      } finally {
+        this.tokenRead = undefined;
+      }
+    })();
+    return await this.tokenRead;
+  }
+
+  private async getAgent (): Promise<HttpAgent | HttpsAgent> {
+    if (this.agent !== undefined) return this.agent;
+    const caFile = this.options.caFile as string;
+    this.agentReady ??= readFile(caFile, 'utf8').then(
+      (ca) => new HttpsAgent({
+        keepAlive: true,
+        maxSockets: 16,
+        rejectUnauthorized: this.options.insecure !== true,
+        ca: [...rootCertificates, ca]
+      }),
+      (err: NodeJS.ErrnoException) => {
+        this.agentReady = undefined;
+        throw new ArgocdUnavailable(`cannot read ARGOCD_CA_FILE ${caFile}: ${err.code ?? 'read error'}`);
+      });
+    return await this.agentReady;
+  }
+
+  /** One logical request: retried on network errors and 5xx, re-reading the token file once after a 401. */
+  private async call (endpoint: ArgocdEndpoint, path: string): Promise<Answer> {
+    let token = await this.currentToken(false);
+    let reloaded = false;
+    for (let attempt = 0; ; attempt++) {
+      let answer: Answer | undefined;
+      let failure: AttemptError | undefined;
+      try {
+        answer = await this.once(endpoint, path, token);
+      } catch (err) {
+        if (!(err instanceof AttemptError)) throw err;
+        failure = err;
+      }
+      if (answer !== undefined && answer.status === 401 && this.options.tokenFile !== undefined && !reloaded) {
+        reloaded = true;
+        const fresh = await this.currentToken(true);
+        if (fresh !== token) {
+          token = fresh;
+          attempt--;
+          continue;
+        }
+      }
+      if (failure?.kind === 'too_large') {
+        throw new ArgocdUnavailable(`Argo CD at ${this.server} answered ${endpoint} with ${failure.message}`);
+      }
+      const retryable = failure !== undefined || (answer !== undefined && answer.status >= 500);
+      if (!retryable && answer !== undefined) return answer;
+      if (attempt >= this.opts.retries) {
+        if (failure !== undefined) {
+          throw new ArgocdUnavailable(`cannot reach Argo CD at ${this.server} (${endpoint}): ${failure.message}`);
+        }
+        return answer as Answer;
+      }
+      await sleep(this.opts.backoffMs * 2 ** attempt);
+    }
+  }
+
+  private async once (endpoint: ArgocdEndpoint, path: string, token: string | undefined): Promise<Answer> {
+    const agent = await this.getAgent();
+    const url = new URL(path, this.baseUrl);
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (token !== undefined) headers.authorization = `Bearer ${token}`;
+    const send = this.options.plaintext === true ? httpRequest : httpsRequest;
+    const metrics = this.options.metrics;
+    const count = (code: string): void => { metrics?.argocdRequests.inc({ endpoint, code }); };
+
+    return await new Promise<Answer>((resolve, reject) => {
+      let settled = false;
+      const fail = (err: AttemptError): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        count(err.kind === 'timeout' ? 'timeout' : 'error');
+        req.destroy();
+        reject(err);
+      };
+      const timer = setTimeout(() => {
+        fail(new AttemptError('timeout', `no answer within ${this.opts.timeoutMs} ms`));
+      }, this.opts.timeoutMs);
+      const req = send(url, { method: 'GET', headers, agent }, (res: IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > this.opts.maxResponseBytes) {
+            fail(new AttemptError('too_large', `a body larger than ${this.opts.maxResponseBytes} bytes`));
+            return;
+          }
+          chunks.push(chunk);
+        });
+        res.on('error', () => { fail(new AttemptError('error', 'the connection broke while reading the answer')); });
+        res.on('end', () => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          const status = res.statusCode ?? 0;
+          count(String(status));
+          const text = Buffer.concat(chunks).toString('utf8');
+          let body: unknown;
+          try {
+            body = text === '' ? undefined : JSON.parse(text);
+          } catch {
+            if (status === 200) {
+              reject(new ArgocdUnavailable(`Argo CD at ${this.server} answered ${endpoint} with a body that is not JSON`));
+              return;
+            }
+          }
+          resolve({ status, body });
+        });
+      });
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        fail(new AttemptError('error', err.code ?? 'connection failed'));
+      });
+      req.end();
+    });
+  }
+}

@@ -113,7 +113,8 @@ export class ReviewCache {
         const now = this.now();
         let expiresAt = now + (outcome.ok ? REVIEW_TTL_CAP_MS : REVIEW_FAILURE_TTL_MS);
         const exp = tokenExpiry(token);
-        if (exp !== undefined) expiresAt = Math.min(expiresAt, exp);
+        // a success never outlives the token; a failure is kept its few seconds regardless
+        if (outcome.ok && exp !== undefined) expiresAt = Math.min(expiresAt, exp);
         if (expiresAt > now) this.store(key, outcome, expiresAt);
         return outcome;
       } finally {

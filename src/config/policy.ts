@@ -1,0 +1,364 @@
+// Caller authorization policy (SPEC §5): YAML parsing with strict validation, the built-in
+// defaults when no policy file is given, and evaluation. Deny unless a rule allows.
+import { parse as parseYaml } from 'yaml';
+import { ConfigError } from '../errors.js';
+import type { Metrics } from '../metrics.js';
+import type { Settings } from './settings.js';
+import { ReloadingFile, type ReloadResult } from './watch.js';
+
+export const POLICY_ACTIONS = ['resolve', 'explain', 'test', 'validate', 'registries', 'status', 'invalidate'] as const;
+export type PolicyAction = typeof POLICY_ACTIONS[number];
+
+/** Actions that act on a registry: a rule restricted to some registries needs the request to name one. */
+const REGISTRY_SCOPED: ReadonlySet<PolicyAction> = new Set(['resolve', 'explain', 'test', 'invalidate']);
+
+const REFERENCE_TYPES = ['pullsecret', 'secret', 'env', 'ext', 'serviceaccount'] as const;
+const PROCESS_TYPES = new Set(['env', 'ext']);
+
+export const MAX_POLICY_BYTES = 1024 * 1024;
+const MAX_RULES = 1000;
+const MAX_PATTERNS = 1000;
+const MAX_PATTERN_LENGTH = 512;
+
+export type CallerKind = 'serviceaccount' | 'user' | 'static' | 'anonymous';
+
+/** Who is asking: `system:serviceaccount:<ns>:<name>`, a Kubernetes user name, `static:<name>` or `anonymous`. */
+export interface Caller {
+  name: string
+  groups: string[]
+  kind: CallerKind
+}
+
+export interface PolicyRule {
+  subjects: string[]
+  actions: PolicyAction[]
+  registries?: string[]
+  overrides?: string[]
+}
+
+interface SubjectMatcher { on: 'name' | 'user' | 'group', re: RegExp }
+interface OverrideMatcher { any: boolean, re?: RegExp }
+
+interface CompiledRule {
+  subjects: SubjectMatcher[]
+  actions: ReadonlySet<PolicyAction>
+  registries?: RegExp[]
+  overrides: OverrideMatcher[]
+}
+
+export interface Policy {
+  readonly rules: readonly PolicyRule[]
+  /** internal: the rules with their globs compiled */
+  readonly compiled: readonly CompiledRule[]
+}
+
+export interface PolicyRequest {
+  caller: Caller
+  action: PolicyAction
+  /** the image's registry host and repository path (`ghcr.io/org/app`) or an endpoint prefix */
+  registry?: string
+  /** a request's own credential reference (`pullsecret:argocd/x`) */
+  override?: string
+}
+
+export interface PolicyDecision {
+  allowed: boolean
+  /** index of the rule that allowed, or of the rule that came closest when denied */
+  rule?: number
+  reason: string
+}
+
+const GLOB_FORBIDDEN = /[\s\p{Cc}?[\]{}\\]/u;
+
+function escapeRe (s: string): string {
+  return s.replace(/[.+^${}()|[\]\\?]/g, '\\$&');
+}
+
+/** `*` matches within one piece, never across `sep`; a lone `*` matches anything. */
+function segmentGlob (glob: string, sep: string, flags = ''): RegExp {
+  if (glob === '*') return /^[^]*$/;
+  const any = `[^${escapeRe(sep)}]*`;
+  return new RegExp('^' + glob.split('*').map(escapeRe).join(any) + '$', flags);
+}
+
+function checkGlob (glob: unknown, where: () => string): string {
+  if (typeof glob !== 'string') throw new ConfigError(where(), 'must be a string');
+  if (glob === '') throw new ConfigError(where(), 'must not be empty');
+  if (glob.length > MAX_PATTERN_LENGTH) throw new ConfigError(where(), `longer than ${MAX_PATTERN_LENGTH} characters`);
+  if (GLOB_FORBIDDEN.test(glob)) {
+    throw new ConfigError(where(), `"${glob}": whitespace, control characters and ? [ ] { } \\ are not allowed (only * globs)`);
+  }
+  if (glob.includes('**')) throw new ConfigError(where(), `"${glob}": ** is not supported; * matches within one segment`);
+  return glob;
+}
+
+// Subjects: caller-name globs (`*` stays within one `:`-separated part; a lone `*` is every
+// caller that is not a Kubernetes user), `user:<glob>` for Kubernetes users, `group:<glob>`.
+function compileSubject (subject: unknown, where: () => string): SubjectMatcher {
+  const glob = checkGlob(subject, where);
+  for (const on of ['group', 'user'] as const) {
+    if (glob.startsWith(`${on}:`)) {
+      const rest = glob.slice(on.length + 1);
+      if (rest === '') throw new ConfigError(where(), `"${glob}" names no ${on}`);
+      return { on, re: segmentGlob(rest, ':') };
+    }
+  }
+  return { on: 'name', re: segmentGlob(glob, ':') };
+}
+
+const DOCKER_HUB_ALIASES = new Set(['index.docker.io', 'registry-1.docker.io']);
+
+function canonicalHost (host: string): string {
+  const lower = host.toLowerCase();
+  return DOCKER_HUB_ALIASES.has(lower) ? 'docker.io' : lower;
+}
+
+const REGISTRY_HOST_GLOB = /^[a-z0-9*]([a-z0-9*.-]*[a-z0-9*])?(:(\d{1,5}|\*))?$/;
+const REGISTRY_PATH_GLOB = /^[a-z0-9*]([a-z0-9*._-]*[a-z0-9*])?$/;
+
+// Registries: prefix globs, `*` within one DNS label or one path segment; `ghcr.io` allows
+// `ghcr.io/...` and `ghcr.io/team-a` allows `ghcr.io/team-a/...` (whole segments only).
+function compileRegistry (pattern: unknown, where: () => string): RegExp {
+  const glob = checkGlob(pattern, where);
+  if (glob.includes('://')) throw new ConfigError(where(), `"${glob}": a registry prefix has no scheme`);
+  const [host = '', ...path] = glob.split('/');
+  const lowerHost = canonicalHost(host);
+  if (!REGISTRY_HOST_GLOB.test(lowerHost)) throw new ConfigError(where(), `"${glob}": "${host}" is not a registry host[:port]`);
+  for (const seg of path) {
+    if (!REGISTRY_PATH_GLOB.test(seg)) throw new ConfigError(where(), `"${glob}": path segment "${seg}" is not valid`);
+  }
+  const [hostName = '', port] = lowerHost.split(':');
+  let re = hostName.split('*').map(escapeRe).join('[^./:]*');
+  if (port !== undefined) re += ':' + (port === '*' ? '\\d+' : port);
+  for (const seg of path) re += '/' + seg.split('*').map(escapeRe).join('[^/]*');
+  return new RegExp(`^${re}(?:/.*)?$`);
+}
+
+/** The request's registry in the form the registry globs are matched against. */
+export function canonicalRegistry (registry: string): string {
+  let r = registry.trim().replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').replace(/\/+$/, '');
+  const slash = r.indexOf('/');
+  const host = slash === -1 ? r : r.slice(0, slash);
+  r = canonicalHost(host) + (slash === -1 ? '' : r.slice(slash));
+  return r;
+}
+
+// Overrides: reference globs. `*` alone matches every reference *except* `env:` and `ext:`,
+// which only a pattern starting with `env:`/`ext:` matches: a caller must never reach the
+// service's own environment or programs unless the policy says so in as many words.
+function compileOverride (pattern: unknown, where: () => string): OverrideMatcher {
+  const glob = checkGlob(pattern, where);
+  if (glob === '*') return { any: true };
+  const colon = glob.indexOf(':');
+  const type = colon === -1 ? '' : glob.slice(0, colon).toLowerCase();
+  if (!(REFERENCE_TYPES as readonly string[]).includes(type)) {
+    throw new ConfigError(where(), `"${glob}" must start with one of ${REFERENCE_TYPES.map((t) => t + ':').join(', ')} (or be *)`);
+  }
+  const rest = glob.slice(colon + 1);
+  if (rest === '') throw new ConfigError(where(), `"${glob}" names no reference`);
+  if (type === 'ext' && !rest.startsWith('/')) throw new ConfigError(where(), `"${glob}": ext: paths are absolute`);
+  return { any: false, re: segmentGlob(`${type}:${rest}`, '/') };
+}
+
+/** Lower-case type word, as the reference parser treats it. */
+function canonicalOverride (override: string): string {
+  const colon = override.indexOf(':');
+  return colon === -1 ? override : override.slice(0, colon).toLowerCase() + override.slice(colon);
+}
+
+function overrideType (override: string): string {
+  const colon = override.indexOf(':');
+  return colon === -1 ? '' : override.slice(0, colon);
+}
+
+function isRecord (v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function stringList (v: unknown, where: string, allowEmpty: boolean): unknown[] {
+  if (!Array.isArray(v)) throw new ConfigError(where, 'must be a list');
+  if (v.length === 0 && !allowEmpty) throw new ConfigError(where, 'must not be empty');
+  if (v.length > MAX_PATTERNS) throw new ConfigError(where, `more than ${MAX_PATTERNS} entries`);
+  return v;
+}
+
+const RULE_KEYS = new Set(['subjects', 'actions', 'registries', 'overrides']);
+
+/** Validate and compile rules; `label` prefixes the key in errors (`policy rules[2].actions`). */
+export function compilePolicy (rules: unknown, label = 'policy'): Policy {
+  const at = (key: string): string => `${label} ${key}`;
+  if (!Array.isArray(rules)) throw new ConfigError(at('rules'), 'must be a list');
+  if (rules.length > MAX_RULES) throw new ConfigError(at('rules'), `more than ${MAX_RULES} rules`);
+  const out: PolicyRule[] = [];
+  const compiled: CompiledRule[] = [];
+  rules.forEach((raw, i) => {
+    const key = (k: string): string => at(`rules[${i}]${k === '' ? '' : '.' + k}`);
+    if (!isRecord(raw)) throw new ConfigError(key(''), 'must be a mapping with subjects and actions');
+    for (const k of Object.keys(raw)) {
+      if (!RULE_KEYS.has(k)) throw new ConfigError(key(k), `unknown key (allowed: ${[...RULE_KEYS].join(', ')})`);
+    }
+    if (raw.subjects === undefined) throw new ConfigError(key('subjects'), 'is required');
+    if (raw.actions === undefined) throw new ConfigError(key('actions'), 'is required');
+    const subjects = stringList(raw.subjects, key('subjects'), false);
+    const actions = stringList(raw.actions, key('actions'), false);
+    const rule: PolicyRule = { subjects: [], actions: [] };
+    const c: CompiledRule = { subjects: [], actions: new Set(), overrides: [] };
+    subjects.forEach((s, j) => {
+      c.subjects.push(compileSubject(s, () => key(`subjects[${j}]`)));
+      rule.subjects.push(s as string);
+    });
+    actions.forEach((a, j) => {
+      if (typeof a !== 'string' || !(POLICY_ACTIONS as readonly string[]).includes(a)) {
+        throw new ConfigError(key(`actions[${j}]`), `unknown action ${JSON.stringify(a)} (allowed: ${POLICY_ACTIONS.join(', ')})`);
+      }
+      (c.actions as Set<PolicyAction>).add(a as PolicyAction);
+      rule.actions.push(a as PolicyAction);
+    });
+    if (raw.registries !== undefined) {
+      const registries = stringList(raw.registries, key('registries'), false);
+      c.registries = registries.map((r, j) => compileRegistry(r, () => key(`registries[${j}]`)));
+      rule.registries = registries as string[];
+    }
+    if (raw.overrides !== undefined) {
+      const overrides = stringList(raw.overrides, key('overrides'), true);
+      c.overrides = overrides.map((o, j) => compileOverride(o, () => key(`overrides[${j}]`)));
+      rule.overrides = overrides as string[];
+    }
+    out.push(rule);
+    compiled.push(c);
+  });
+  return { rules: out, compiled };
+}
+
+/** Parse a policy file's text (SPEC §5); throws ConfigError naming the rule index and key. */
+export function parsePolicy (text: string, label = 'policy'): Policy {
+  if (Buffer.byteLength(text) > MAX_POLICY_BYTES) throw new ConfigError(label, `larger than ${MAX_POLICY_BYTES} bytes`);
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { maxAliasCount: 100, prettyErrors: false });
+  } catch (err) {
+    throw new ConfigError(label, `not valid YAML: ${String((err as Error).message).split('\n')[0]}`);
+  }
+  if (doc === null || doc === undefined) throw new ConfigError(label, 'is empty (write "rules: []" to deny every request)');
+  if (!isRecord(doc)) throw new ConfigError(label, 'must be a mapping with a rules list');
+  for (const k of Object.keys(doc)) {
+    if (k !== 'rules') throw new ConfigError(`${label} ${k}`, 'unknown key (allowed: rules)');
+  }
+  if (doc.rules === undefined) throw new ConfigError(`${label} rules`, 'is required');
+  return compilePolicy(doc.rules, label);
+}
+
+/**
+ * The policy in force without a policy file: in `none` mode every action, with request
+ * overrides limited to Kubernetes references within SECRET_NAMESPACES (never env:/ext:);
+ * in the other modes `validate`, `registries` and `status` only.
+ */
+export function defaultPolicy (settings: Pick<Settings, 'authMode' | 'secretNamespaces'>): Policy {
+  if (settings.authMode !== 'none') {
+    return compilePolicy([{ subjects: ['*'], actions: ['validate', 'registries', 'status'] }], 'default policy');
+  }
+  const namespaces = settings.secretNamespaces === '*' ? ['*'] : settings.secretNamespaces;
+  const overrides = namespaces.flatMap((ns) => [`pullsecret:${ns}/*`, `secret:${ns}/*`, `serviceaccount:${ns}/*`]);
+  return compilePolicy([{ subjects: ['*'], actions: [...POLICY_ACTIONS], overrides }], 'default policy');
+}
+
+function subjectMatches (m: SubjectMatcher, caller: Caller): boolean {
+  switch (m.on) {
+    // Plain subjects never match Kubernetes users, so that a user named like a
+    // ServiceAccount or `static:x` cannot borrow their rules.
+    case 'name': return caller.kind !== 'user' && m.re.test(caller.name);
+    case 'user': return caller.kind === 'user' && m.re.test(caller.name);
+    case 'group': return caller.groups.some((g) => m.re.test(g));
+  }
+}
+
+/** Whether some rule names this caller through `user:` or `group:` (Kubernetes users need that). */
+export function policyNamesCaller (policy: Policy, caller: Caller): boolean {
+  return policy.compiled.some((r) => r.subjects.some((m) => m.on !== 'name' && subjectMatches(m, caller)));
+}
+
+/** How an override may be shown in logs and errors: only a reference of a known type is quoted. */
+export function describeOverride (override: string): string {
+  const type = overrideType(override).toLowerCase();
+  return (REFERENCE_TYPES as readonly string[]).includes(type) ? canonicalOverride(override) : 'an unrecognised credential reference';
+}
+
+function overrideMatches (m: OverrideMatcher, override: string): boolean {
+  if (m.any) {
+    const type = overrideType(override);
+    return (REFERENCE_TYPES as readonly string[]).includes(type) && !PROCESS_TYPES.has(type);
+  }
+  return m.re !== undefined && m.re.test(override);
+}
+
+/** Decide one request: the first rule that allows it wins; deny when none does. */
+export function evaluate (policy: Policy, req: PolicyRequest): PolicyDecision {
+  const registry = req.registry === undefined ? undefined : canonicalRegistry(req.registry);
+  const override = req.override === undefined ? undefined : canonicalOverride(req.override);
+  // how far the closest rule got: 0 none, 1 subject, 2 action, 3 registry
+  let best = 0;
+  let bestRule: number | undefined;
+  for (let i = 0; i < policy.compiled.length; i++) {
+    const r = policy.compiled[i] as CompiledRule;
+    if (!r.subjects.some((m) => subjectMatches(m, req.caller))) continue;
+    if (best < 1) { best = 1; bestRule = i; }
+    if (!r.actions.has(req.action)) continue;
+    if (best < 2) { best = 2; bestRule = i; }
+    if (r.registries !== undefined) {
+      if (registry === undefined ? REGISTRY_SCOPED.has(req.action) : !r.registries.some((re) => re.test(registry))) continue;
+    }
+    if (best < 3) { best = 3; bestRule = i; }
+    if (override !== undefined && !r.overrides.some((m) => overrideMatches(m, override))) continue;
+    return { allowed: true, rule: i, reason: `rule ${i} allows ${req.action}` };
+  }
+  const who = `caller ${req.caller.name}`;
+  const decision: PolicyDecision = { allowed: false, reason: '' };
+  if (bestRule !== undefined) decision.rule = bestRule;
+  switch (best) {
+    case 0: decision.reason = `no policy rule names ${who}`; break;
+    case 1: decision.reason = `no policy rule allows ${who} to ${req.action}`; break;
+    case 2: decision.reason = registry === undefined
+      ? `${who} may ${req.action} only on named registries`
+      : `no policy rule allows ${who} to ${req.action} on registry ${registry}`;
+      break;
+    default: decision.reason = `no policy rule allows ${who} to use ${describeOverride(override ?? '')} as credentials`;
+  }
+  return decision;
+}
+
+/** The log calls a reloading config file makes (a pino or Fastify logger fits). */
+export interface ReloadLog {
+  info (obj: object, msg: string): void
+  error (obj: object, msg: string): void
+}
+
+export interface ConfigFileOptions {
+  metrics?: Metrics
+  log?: ReloadLog
+  intervalMs?: number
+  debounceMs?: number
+}
+
+/** Shared by the policy and the token file: count and log every reload, keep the last good value. */
+export function reloadReporter (file: string, setting: string, opts: ConfigFileOptions) {
+  return (result: ReloadResult, error?: ConfigError): void => {
+    opts.metrics?.configReloads.inc({ file, result });
+    opts.metrics?.configLastReloadSuccess.set({ file }, result === 'success' ? 1 : 0);
+    if (result === 'success') opts.log?.info({ file, setting }, `${file} reloaded`);
+    else opts.log?.error({ file, setting, err: error?.message }, `${file} reload failed; keeping the last good version`);
+  };
+}
+
+/** Loads AUTH_POLICY_PATH (throws ConfigError at start) and follows its changes. */
+export function openPolicyFile (path: string, opts: ConfigFileOptions = {}): ReloadingFile<Policy> {
+  const file = new ReloadingFile(path, (text) => parsePolicy(text, `AUTH_POLICY_PATH ${path}`), {
+    setting: 'AUTH_POLICY_PATH',
+    maxBytes: MAX_POLICY_BYTES,
+    onReload: reloadReporter('policy', 'AUTH_POLICY_PATH', opts),
+    ...(opts.intervalMs === undefined ? {} : { intervalMs: opts.intervalMs }),
+    ...(opts.debounceMs === undefined ? {} : { debounceMs: opts.debounceMs })
+  });
+  file.load();
+  opts.metrics?.configLastReloadSuccess.set({ file: 'policy' }, 1);
+  return file;
+}

@@ -1,0 +1,94 @@
+// The static-mode token file (AUTH_TOKENS_FILE): YAML `tokens: [{ name, sha256 }]`, and the
+// constant-time lookup of a presented bearer token by its SHA-256.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError } from '../errors.js';
+import { reloadReporter, type ConfigFileOptions } from './policy.js';
+import { ReloadingFile } from './watch.js';
+
+export const MAX_TOKENS_BYTES = 256 * 1024;
+const MAX_TOKENS = 10_000;
+const NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,126}[A-Za-z0-9])?$/;
+const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
+
+export interface StaticTokenEntry {
+  name: string
+  digest: Buffer
+}
+
+export interface StaticTokens {
+  readonly entries: readonly StaticTokenEntry[]
+}
+
+function isRecord (v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Parse the token file's text; throws ConfigError naming the entry and key. Never quotes a digest. */
+export function parseTokens (text: string, label = 'tokens file'): StaticTokens {
+  if (Buffer.byteLength(text) > MAX_TOKENS_BYTES) throw new ConfigError(label, `larger than ${MAX_TOKENS_BYTES} bytes`);
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { maxAliasCount: 100, prettyErrors: false });
+  } catch (err) {
+    throw new ConfigError(label, `not valid YAML: ${String((err as Error).message).split('\n')[0]}`);
+  }
+  if (doc === null || doc === undefined) throw new ConfigError(label, 'is empty (write "tokens: []" to refuse every token)');
+  if (!isRecord(doc)) throw new ConfigError(label, 'must be a mapping with a tokens list');
+  for (const k of Object.keys(doc)) {
+    if (k !== 'tokens') throw new ConfigError(`${label} ${k}`, 'unknown key (allowed: tokens)');
+  }
+  const list = doc.tokens;
+  if (!Array.isArray(list)) throw new ConfigError(`${label} tokens`, 'must be a list');
+  if (list.length > MAX_TOKENS) throw new ConfigError(`${label} tokens`, `more than ${MAX_TOKENS} entries`);
+  const names = new Set<string>();
+  const digests = new Set<string>();
+  const entries = list.map((raw, i): StaticTokenEntry => {
+    const at = (k: string): string => `${label} tokens[${i}]${k === '' ? '' : '.' + k}`;
+    if (!isRecord(raw)) throw new ConfigError(at(''), 'must be a mapping with name and sha256');
+    for (const k of Object.keys(raw)) {
+      if (k !== 'name' && k !== 'sha256') throw new ConfigError(at(k), 'unknown key (allowed: name, sha256)');
+    }
+    const { name, sha256 } = raw;
+    if (typeof name !== 'string' || !NAME.test(name)) {
+      throw new ConfigError(at('name'), 'must be 1-128 letters, digits, ".", "_" or "-"');
+    }
+    if (names.has(name)) throw new ConfigError(at('name'), `"${name}" appears twice`);
+    if (typeof sha256 !== 'string' || !SHA256_HEX.test(sha256)) {
+      throw new ConfigError(at('sha256'), 'must be the 64 hex digits of the SHA-256 of the token');
+    }
+    const hex = sha256.toLowerCase();
+    if (digests.has(hex)) throw new ConfigError(at('sha256'), 'the same token is listed twice');
+    names.add(name);
+    digests.add(hex);
+    return { name, digest: Buffer.from(hex, 'hex') };
+  });
+  return { entries };
+}
+
+/**
+ * The name of the entry whose digest is the SHA-256 of `token`, else undefined. Compares
+ * with every entry, each in constant time, so the answer's timing says nothing about which.
+ */
+export function lookupToken (tokens: StaticTokens, token: string): string | undefined {
+  const digest = createHash('sha256').update(token, 'utf8').digest();
+  let found: string | undefined;
+  for (const entry of tokens.entries) {
+    if (timingSafeEqual(digest, entry.digest) && found === undefined) found = entry.name;
+  }
+  return found;
+}
+
+/** Loads AUTH_TOKENS_FILE (throws ConfigError at start) and follows its changes. */
+export function openTokensFile (path: string, opts: ConfigFileOptions = {}): ReloadingFile<StaticTokens> {
+  const file = new ReloadingFile(path, (text) => parseTokens(text, `AUTH_TOKENS_FILE ${path}`), {
+    setting: 'AUTH_TOKENS_FILE',
+    maxBytes: MAX_TOKENS_BYTES,
+    onReload: reloadReporter('tokens', 'AUTH_TOKENS_FILE', opts),
+    ...(opts.intervalMs === undefined ? {} : { intervalMs: opts.intervalMs }),
+    ...(opts.debounceMs === undefined ? {} : { debounceMs: opts.debounceMs })
+  });
+  file.load();
+  opts.metrics?.configLastReloadSuccess.set({ file: 'tokens' }, 1);
+  return file;
+}

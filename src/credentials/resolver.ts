@@ -190,6 +190,8 @@ export class Resolver {
     if (req.credentials !== undefined) {
       const parsed = parseCredentialSpec(req.credentials);
       const text = formatReference(parsed.reference);
+      // SECRET_NAMESPACES bounds every caller, whatever the policy says
+      checkNamespace(parsed.reference, this.deps.secretNamespaces);
       await ctx.authorizeOverride?.(text, parsed.reference);
       steps.push({ level: 'request', ref: text, taken: true, reason: 'the request names its own credentials' });
       plan.chosen = { ref: parsed.reference, text, level: 'request' };

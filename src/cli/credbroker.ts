@@ -1,0 +1,140 @@
+#!/usr/bin/env node
+// The credbroker command: `serve` (default), `validate <spec>`, `test <image>`.
+import { buildApp } from '../app.js';
+import { SETTINGS, loadSettings, parseFlags } from '../config/settings.js';
+import { formatReference, parseCredentialSpec } from '../credentials/reference.js';
+import { ConfigError, isCodedError } from '../errors.js';
+import { serve } from '../main.js';
+import { VERSION } from '../version.js';
+
+const USAGE = `credbroker ${VERSION}: container-registry credentials for the workloads of a cluster
+
+Usage:
+  credbroker [serve] [--setting value ...]   run the service (the default)
+  credbroker validate <spec> [--registry-prefix]
+                                             parse a credential reference; exit 2 when it is invalid
+  credbroker test <image> [--credentials <spec>] [--setting value ...]
+                                             which registry and source serve <image>, then prove them
+                                             against the registry (like argocd-image-updater test)
+  credbroker <command> --help                help on a command
+
+Every setting is an environment variable and a --kebab-case flag (flags win):
+${SETTINGS.map((s) => `  --${s.env.toLowerCase().replace(/_/g, '-').padEnd(28)} ${s.env}${s.default !== undefined ? ` (default ${s.default})` : ''}: ${s.help}`).join('\n')}
+`;
+
+const HELP: Record<string, string> = {
+  serve: `credbroker serve [--setting value ...]
+
+Runs the HTTP service. With no cluster and no settings it comes up in local mode on
+./examples (registries.conf and Secret manifests). See \`credbroker --help\` for settings.
+`,
+  validate: `credbroker validate <spec> [--registry-prefix]
+
+Parses a credential reference and prints it as JSON, fetching nothing:
+  pullsecret:<namespace>/<name>       secret:<namespace>/<name>#<field>
+  env:<VARIABLE>                      ext:/absolute/path
+  serviceaccount:<namespace>/<name>
+--registry-prefix accepts the registries.conf form <registry>=<spec>.
+Exit 0 when valid, 2 when not.
+`,
+  test: `credbroker test <image> [--credentials <spec>] [--setting value ...]
+
+Resolves the credentials for <image> with the service's settings (registries.conf,
+Secrets, environment) and prints which registry endpoint and credential source serve it,
+then talks to the registry: v2 ping, authentication, up to 10 tags.
+Exit 0 when the registry accepted the credentials, 1 when not, 2 on bad input.
+`
+};
+
+function print (text: string): void { process.stdout.write(text.endsWith('\n') ? text : `${text}\n`); }
+function fail (text: string): void { process.stderr.write(`credbroker: ${text}\n`); }
+
+async function validate (args: string[]): Promise<number> {
+  const prefix = args.includes('--registry-prefix');
+  const positional = args.filter((a) => !a.startsWith('--'));
+  if (positional.length !== 1) { fail('validate takes exactly one credential reference'); return 2; }
+  try {
+    const parsed = parseCredentialSpec(positional[0] as string, { allowRegistryPrefix: prefix });
+    print(JSON.stringify({ valid: true, canonical: formatReference(parsed.reference), ...(parsed.registry !== undefined ? { registry: parsed.registry } : {}), reference: parsed.reference }, null, 2));
+    return 0;
+  } catch (err) {
+    fail(isCodedError(err) ? `${err.code}: ${err.message}` : (err as Error).message);
+    return 2;
+  }
+}
+
+async function test (args: string[]): Promise<number> {
+  let credentials: string | undefined;
+  const rest: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--credentials') { credentials = args[++i]; continue; }
+    rest.push(args[i] as string);
+  }
+  const { values, rest: positional } = parseFlags(rest);
+  if (positional.length !== 1) { fail('test takes exactly one image reference'); return 2; }
+  const image = positional[0] as string;
+  // one-shot, with the authority of whoever runs it, as `argocd-image-updater test`
+  const settings = { ...loadSettings({ argv: Object.entries(values).flatMap(([k, v]) => [`--${k.toLowerCase().replace(/_/g, '-')}`, v]) }), authMode: 'none' as const, authPolicyPath: undefined };
+  const app = await buildApp({ settings });
+  try {
+    const body = { image, ...(credentials !== undefined ? { credentials } : {}) };
+    const explain = await app.inject({ method: 'POST', url: '/v1/credentials/explain', payload: body });
+    if (explain.statusCode !== 200) {
+      const e = explain.json<{ code: string, message: string }>();
+      fail(`${e.code}: ${e.message}`);
+      return 2;
+    }
+    const x = explain.json<{ image: { normalized: string }, endpoint: { name: string, prefix: string, apiUrl: string, configured: boolean }, source?: { ref: string, level: string }, match?: { key: string }, outcome: { ok: boolean, code?: string, message?: string } }>();
+    print(`image:     ${x.image.normalized}`);
+    print(`registry:  ${x.endpoint.name} (prefix ${x.endpoint.prefix}, ${x.endpoint.apiUrl}${x.endpoint.configured ? '' : ', inferred'})`);
+    print(`source:    ${x.source !== undefined ? `${x.source.ref} (${x.source.level} level)${x.match !== undefined ? `, docker config key ${x.match.key}` : ''}` : 'none (anonymous)'}`);
+    if (!x.outcome.ok && x.outcome.code !== 'NO_CREDENTIALS_CONFIGURED') {
+      print(`result:    ${x.outcome.code}: ${x.outcome.message}`);
+      return 1;
+    }
+    const res = await app.inject({ method: 'POST', url: '/v1/credentials/test', payload: body });
+    if (res.statusCode !== 200) {
+      const e = res.json<{ code: string, message: string }>();
+      print(`result:    ${e.code}: ${e.message}`);
+      return 1;
+    }
+    const r = res.json<{ ok: boolean, authScheme: string, authenticated: boolean, tags: string[], durationMs: number, error?: { code: string, message: string } }>();
+    print(`auth:      ${r.authScheme}${r.authenticated ? ', authenticated' : ''}`);
+    if (r.ok) print(`tags:      ${r.tags.length > 0 ? r.tags.join(', ') : '(none)'}`);
+    print(`result:    ${r.ok ? 'ok' : `${r.error?.code ?? 'failed'}: ${r.error?.message ?? ''}`} (${r.durationMs} ms)`);
+    return r.ok ? 0 : 1;
+  } finally {
+    await app.close();
+  }
+}
+
+export async function main (argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  const command = first === undefined || first.startsWith('--') ? 'serve' : first;
+  const args = command === first ? rest : argv;
+  if (command === 'help' || (command === 'serve' && args.includes('--help') && first !== 'serve')) { print(USAGE); return 0; }
+  if (args.includes('--help') || args.includes('-h')) {
+    const help = HELP[command];
+    if (help === undefined) { fail(`unknown command "${command}"`); print(USAGE); return 2; }
+    print(help);
+    return 0;
+  }
+  try {
+    switch (command) {
+      case 'serve': await serve(args); return -1;
+      case 'validate': return await validate(args);
+      case 'test': return await test(args);
+      case 'version': print(VERSION); return 0;
+      default: fail(`unknown command "${command}"; see credbroker --help`); return 2;
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) { fail(`invalid configuration: ${err.message}`); return 2; }
+    fail(isCodedError(err) ? `${err.code}: ${err.message}` : (err as Error).message);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then((code) => { if (code >= 0) process.exitCode = code; }, (err: unknown) => {
+  fail((err as Error).message);
+  process.exitCode = 1;
+});

@@ -1,0 +1,69 @@
+#!/usr/bin/env node
+// credbroker-kubelet-provider: a kubelet credential provider plugin (credentialprovider.kubelet.k8s.io/v1)
+// that forwards the kubelet's CredentialProviderRequest to the credbroker service.
+import { CliError, callService, readStdin, serviceError, serviceOptionsFromEnv } from './service-client.js';
+
+const API_VERSION = 'credentialprovider.kubelet.k8s.io/v1';
+const MAX_STDIN = 1024 * 1024;
+const NAME = 'credbroker-kubelet-provider';
+
+function object (v: unknown): Record<string, unknown> | undefined {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) ? v as Record<string, unknown> : undefined;
+}
+
+function checkResponse (v: unknown): Record<string, unknown> {
+  const o = object(v);
+  if (o === undefined || o.kind !== 'CredentialProviderResponse' || o.apiVersion !== API_VERSION) {
+    throw new CliError(`credbroker answered without a ${API_VERSION} CredentialProviderResponse`);
+  }
+  if (o.cacheKeyType !== undefined && !['Image', 'Registry', 'Global'].includes(o.cacheKeyType as string)) {
+    throw new CliError('credbroker answered with an unknown cacheKeyType');
+  }
+  const auth = o.auth === undefined ? {} : object(o.auth);
+  if (auth === undefined) throw new CliError('credbroker answered with an auth that is not a map');
+  for (const entry of Object.values(auth)) {
+    const e = object(entry);
+    if (e === undefined || (e.username !== undefined && typeof e.username !== 'string') ||
+        (e.password !== undefined && typeof e.password !== 'string')) {
+      throw new CliError('credbroker answered with an auth entry without username and password strings');
+    }
+  }
+  return o;
+}
+
+async function main (): Promise<number> {
+  const input = await readStdin(MAX_STDIN);
+  let request: Record<string, unknown> | undefined;
+  try { request = object(JSON.parse(input)); } catch {}
+  if (request === undefined) throw new CliError('stdin is not a JSON CredentialProviderRequest');
+  if (request.kind !== 'CredentialProviderRequest') throw new CliError('stdin is not a CredentialProviderRequest (kind)');
+  if (request.apiVersion !== API_VERSION) {
+    throw new CliError(`unsupported apiVersion ${String(request.apiVersion).slice(0, 80)}; configure the provider with ${API_VERSION}`);
+  }
+  if (typeof request.image !== 'string' || request.image === '') throw new CliError('CredentialProviderRequest has no image');
+
+  const opts = await serviceOptionsFromEnv();
+  // with tokenAttributes (Kubernetes 1.33+) the kubelet hands us the pod's ServiceAccount token
+  if (opts.token === undefined && typeof request.serviceAccountToken === 'string' && request.serviceAccountToken !== '') {
+    opts.token = request.serviceAccountToken;
+  }
+  const res = await callService(opts, 'POST', '/v1/kubelet/credential-provider', {
+    contentType: 'application/json',
+    text: JSON.stringify(request)
+  });
+  if (res.status !== 200) throw serviceError(res);
+  let body: unknown;
+  try { body = JSON.parse(res.text); } catch {}
+  process.stdout.write(JSON.stringify(checkResponse(body)) + '\n');
+  return 0;
+}
+
+main().then(
+  (code) => { process.exitCode = code; },
+  (err: unknown) => {
+    // the kubelet reads stdout as the response: errors go to stderr only
+    const message = err instanceof CliError ? err.message : 'unexpected failure';
+    process.stderr.write(`${NAME}: ${message}\n`);
+    process.exitCode = 1;
+  }
+);

@@ -1,0 +1,130 @@
+// What the protocol bins (docker credential helper, kubelet provider) share: reading stdin,
+// calling the credbroker service at CREDBROKER_URL with its token, and one-line errors.
+import { readFile, stat } from 'node:fs/promises';
+import http from 'node:http';
+import https from 'node:https';
+import { parseDuration } from '../config/duration.js';
+
+const MAX_RESPONSE = 1024 * 1024;
+const MAX_TOKEN_FILE = 64 * 1024;
+const DEFAULT_URL = 'http://127.0.0.1:8080';
+const DEFAULT_TIMEOUT_MS = 10_000;
+
+/** An error whose message is fit for the user's terminal: one line, no secret. */
+export class CliError extends Error {}
+
+export interface ServiceClientOptions {
+  url: URL
+  token?: string
+  timeoutMs: number
+}
+
+export interface ServiceResponse {
+  status: number
+  text: string
+}
+
+export async function serviceOptionsFromEnv (env: NodeJS.ProcessEnv = process.env): Promise<ServiceClientOptions> {
+  const raw = env.CREDBROKER_URL !== undefined && env.CREDBROKER_URL !== '' ? env.CREDBROKER_URL : DEFAULT_URL;
+  let url: URL;
+  try {
+    url = new URL(raw);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('scheme');
+  } catch {
+    throw new CliError('CREDBROKER_URL must be an http or https URL');
+  }
+  let timeoutMs = DEFAULT_TIMEOUT_MS;
+  if (env.CREDBROKER_TIMEOUT !== undefined && env.CREDBROKER_TIMEOUT !== '') {
+    try {
+      timeoutMs = parseDuration(env.CREDBROKER_TIMEOUT);
+    } catch {
+      throw new CliError('CREDBROKER_TIMEOUT must be a duration such as 10s');
+    }
+    if (timeoutMs <= 0) throw new CliError('CREDBROKER_TIMEOUT must be positive');
+  }
+  let token: string | undefined;
+  if (env.CREDBROKER_TOKEN !== undefined && env.CREDBROKER_TOKEN !== '') {
+    token = env.CREDBROKER_TOKEN.trim();
+  } else if (env.CREDBROKER_TOKEN_FILE !== undefined && env.CREDBROKER_TOKEN_FILE !== '') {
+    const file = env.CREDBROKER_TOKEN_FILE;
+    try {
+      if ((await stat(file)).size > MAX_TOKEN_FILE) throw new Error('too large');
+      token = (await readFile(file, 'utf8')).trim();
+    } catch {
+      throw new CliError(`cannot read CREDBROKER_TOKEN_FILE ${file}`);
+    }
+    if (token === '') throw new CliError(`CREDBROKER_TOKEN_FILE ${file} is empty`);
+  }
+  return { url, timeoutMs, ...(token !== undefined ? { token } : {}) };
+}
+
+/** Reads all of stdin as UTF-8, refusing more than `max` bytes. */
+export async function readStdin (max: number, stream: NodeJS.ReadableStream = process.stdin): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    size += b.length;
+    if (size > max) throw new CliError(`input is larger than ${max} bytes`);
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export async function callService (
+  opts: ServiceClientOptions, method: 'GET' | 'POST', path: string,
+  body?: { contentType: string, text: string }
+): Promise<ServiceResponse> {
+  const target = new URL(opts.url.href.replace(/\/+$/, '') + path);
+  const headers: Record<string, string> = { accept: 'application/json, text/plain' };
+  if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`;
+  if (body !== undefined) {
+    headers['content-type'] = body.contentType;
+    headers['content-length'] = String(Buffer.byteLength(body.text));
+  }
+  const where = `${opts.url.protocol}//${opts.url.host}`;
+  const mod = target.protocol === 'https:' ? https : http;
+  return await new Promise<ServiceResponse>((resolve, reject) => {
+    const req = mod.request(target, { method, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > MAX_RESPONSE) {
+          req.destroy(new CliError(`credbroker at ${where} sent an answer larger than ${MAX_RESPONSE} bytes`));
+          return;
+        }
+        chunks.push(c);
+      });
+      res.on('end', () => { resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }); });
+      res.on('error', () => { reject(new CliError(`credbroker at ${where} broke off its answer`)); });
+    });
+    const timer = setTimeout(() => {
+      req.destroy(new CliError(`credbroker at ${where} did not answer within ${opts.timeoutMs} ms`));
+    }, opts.timeoutMs);
+    req.on('close', () => { clearTimeout(timer); });
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      reject(err instanceof CliError ? err : new CliError(`cannot reach credbroker at ${where}: ${err.code ?? 'request failed'}`));
+    });
+    req.end(body?.text);
+  });
+}
+
+/** One line describing a non-success answer: status, the service's error code and message. */
+export function serviceError (res: ServiceResponse): CliError {
+  let detail = '';
+  try {
+    const v = JSON.parse(res.text) as { code?: unknown, message?: unknown };
+    if (typeof v.code === 'string') detail += ` ${v.code}`;
+    if (typeof v.message === 'string') detail += `: ${v.message}`;
+  } catch {}
+  detail = detail.replace(/[\r\n\t]+/g, ' ').slice(0, 300);
+  return new CliError(`credbroker answered ${res.status}${detail}`);
+}
+
+/** Errors go to stderr; when a program reads our stdout (docker, skopeo) also there, as helpers do. */
+export function reportError (err: unknown, prefix: string): void {
+  const message = err instanceof CliError ? err.message : 'unexpected failure';
+  process.stderr.write(`${prefix}: ${message}\n`);
+  if (process.stdout.isTTY !== true) process.stdout.write(`${message}\n`);
+}

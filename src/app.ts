@@ -88,7 +88,7 @@ export async function buildApp (opts: BuildOptions): Promise<FastifyInstance> {
         store = new LocalSecretStore({ dir: settings.localSecretsDir, defaultNamespace: settings.podNamespace, log });
       } else {
         const { KubernetesSecretStore } = await import('./kube/api-store.js');
-        store = new KubernetesSecretStore({ kubeConfig, settings, metrics, log });
+        store = new KubernetesSecretStore({ kubeConfig, namespaces: settings.secretNamespaces, metrics, logger: log });
       }
     }
     const theStore: SecretStore = store as SecretStore;

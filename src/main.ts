@@ -28,9 +28,6 @@ export async function serve (argv: string[]): Promise<void> {
     }
     throw err;
   }
-  if (settings.authMode === 'none') {
-    log.warn({ authMode: 'none' }, 'AUTH_MODE=none: callers are not authenticated; use this only for local work');
-  }
   closeWithGrace({ delay: settings.shutdownDelayMs }, async ({ signal, err }) => {
     if (err !== undefined) log.error({ err }, 'shutting down after an error');
     else log.info({ signal }, 'shutting down: finishing in-flight requests');

@@ -1,0 +1,535 @@
+// The Secret store backed by the Kubernetes API: list + watch of Secrets and ServiceAccounts,
+// kept in memory so that reading a Secret costs no API request.
+//
+// One list/watch per allowed namespace rather than one cluster-wide watch filtered locally:
+// least privilege. The chart grants a Role (get, list, watch) in each namespace of
+// SECRET_NAMESPACES and never a cluster-wide right to read Secrets; only SECRET_NAMESPACES=*
+// lists and watches cluster-wide.
+//
+// Written with plain list (the generated CoreV1Api) + a watch stream rather than client-node's
+// makeInformer/ListWatch: that one stops for good on any error (no reconnect, no backoff), has no
+// per-namespace 403 state, and its Watch class (1.4.0) has no connect timeout and no bound on a
+// line. Here: resourceVersion + allowWatchBookmarks, re-list on 410 Gone (firing for what
+// changed or vanished meanwhile), capped exponential backoff with jitter, an idle watchdog.
+import http from 'node:http';
+import https from 'node:https';
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { KubernetesForbidden, KubernetesUnavailable, MalformedCredentials, NamespaceNotAllowed } from '../errors.js';
+import type { Metrics } from '../metrics.js';
+import { countRequest, kubeRequest, toKubeError, statusOf, type KubeRequest } from './client.js';
+import type {
+  ChangeKind, ChangeListener, NamespaceSyncState, SecretObject, SecretStore, ServiceAccountObject, StoreStatus
+} from './secret-store.js';
+
+export interface StoreLogger {
+  warn (obj: object, msg: string): void
+  info (obj: object, msg: string): void
+}
+
+export interface KubernetesSecretStoreOptions {
+  kubeConfig: KubeConfig
+  /** settings.secretNamespaces; '*' = one cluster-wide list/watch */
+  namespaces: string[] | '*'
+  metrics?: Pick<Metrics, 'kubernetesRequests' | 'watchRestarts'>
+  logger?: StoreLogger
+  /** first retry delay, doubled per failure up to maxBackoffMs, with ±20 % jitter (default 250 ms) */
+  initialBackoffMs?: number
+  /** default 30 s */
+  maxBackoffMs?: number
+  /** list requests and watch connects (default 10 s) */
+  requestTimeoutMs?: number
+  /** the API ends each watch after this long and it is resumed from its resourceVersion (default 300 s) */
+  watchTimeoutSeconds?: number
+  /** Secrets whose data is larger are ignored (default 1 MiB) */
+  maxSecretBytes?: number
+  /** list page size (default 500) */
+  pageSize?: number
+}
+
+type Resource = 'secrets' | 'serviceaccounts';
+type Value = SecretObject | ServiceAccountObject;
+/** tooLarge: a Secret over maxSecretBytes, kept only as a marker */
+interface Entry { rv: string, value?: Value, tooLarge?: boolean }
+interface RawObject { metadata?: { name?: string, namespace?: string, resourceVersion?: string }, [k: string]: unknown }
+interface WatchEnd { reason: 'gone' | 'error' | 'closed' | 'stopped', connected: boolean, events: number, code?: number }
+
+const MAX_WATCH_LINE = 4 * 1024 * 1024;
+const KIND: Record<Resource, ChangeKind> = { secrets: 'secret', serviceaccounts: 'serviceaccount' };
+
+function decodeSecret (raw: RawObject): SecretObject {
+  const data: Record<string, Buffer> = {};
+  for (const [k, v] of Object.entries((raw.data ?? {}) as Record<string, unknown>)) {
+    if (typeof v === 'string') data[k] = Buffer.from(v, 'base64');
+    else if (Buffer.isBuffer(v)) data[k] = v;
+  }
+  for (const [k, v] of Object.entries((raw.stringData ?? {}) as Record<string, unknown>)) {
+    if (typeof v === 'string') data[k] = Buffer.from(v, 'utf8');
+  }
+  return {
+    namespace: raw.metadata?.namespace ?? '',
+    name: raw.metadata?.name ?? '',
+    ...(typeof raw.type === 'string' ? { type: raw.type } : {}),
+    data,
+    resourceVersion: raw.metadata?.resourceVersion
+  };
+}
+
+function secretSize (raw: RawObject): number {
+  let n = 0;
+  for (const v of Object.values((raw.data ?? {}) as Record<string, unknown>)) {
+    if (typeof v === 'string') n += Buffer.byteLength(v, 'base64');
+  }
+  for (const v of Object.values((raw.stringData ?? {}) as Record<string, unknown>)) {
+    if (typeof v === 'string') n += Buffer.byteLength(v, 'utf8');
+  }
+  return n;
+}
+
+function decodeServiceAccount (raw: RawObject): ServiceAccountObject {
+  const refs = Array.isArray(raw.imagePullSecrets) ? raw.imagePullSecrets as Array<{ name?: unknown }> : [];
+  return {
+    namespace: raw.metadata?.namespace ?? '',
+    name: raw.metadata?.name ?? '',
+    imagePullSecrets: refs.map((r) => r?.name).filter((n): n is string => typeof n === 'string' && n !== ''),
+    resourceVersion: raw.metadata?.resourceVersion
+  };
+}
+
+interface ReflectorState {
+  synced: boolean
+  listForbidden: boolean
+  watchForbidden: boolean
+  error?: string
+  lastSyncAt?: string
+  disconnectedSince?: string
+}
+
+/** One resource in one namespace (or cluster-wide): list, then watch from the list's resourceVersion. */
+class Reflector {
+  readonly items = new Map<string, Entry>();
+  readonly state: ReflectorState = { synced: false, listForbidden: false, watchForbidden: false };
+  private rv = '';
+  private stopped = false;
+  private abortWatch?: () => void;
+  private wake?: () => void;
+  private firstAttempt!: () => void;
+  readonly firstAttemptDone = new Promise<void>((resolve) => { this.firstAttempt = resolve; });
+  private loop?: Promise<void>;
+
+  constructor (
+    private readonly store: KubernetesSecretStore,
+    readonly resource: Resource,
+    /** undefined = cluster-wide */
+    readonly namespace: string | undefined
+  ) {}
+
+  get forbidden (): boolean {
+    return this.state.listForbidden || this.state.watchForbidden;
+  }
+
+  start (): void {
+    this.loop ??= this.run();
+  }
+
+  async stop (): Promise<void> {
+    this.stopped = true;
+    this.abortWatch?.();
+    this.wake?.();
+    await this.loop;
+  }
+
+  private req (verb: string): KubeRequest {
+    return { verb, resource: this.resource, namespace: this.namespace };
+  }
+
+  private async run (): Promise<void> {
+    let failures = 0;
+    while (!this.stopped) {
+      if (this.rv === '') {
+        const ok = await this.list();
+        this.firstAttempt();
+        if (this.stopped) break;
+        if (!ok) {
+          await this.sleep(this.backoff(failures++));
+          continue;
+        }
+      }
+      const startedAt = Date.now();
+      const end = await this.watch();
+      if (this.stopped || end.reason === 'stopped') break;
+      this.store.opts.metrics?.watchRestarts.inc({ resource: this.resource, reason: end.reason });
+      // a watch that worked is resumed at once when closed (timeoutSeconds, a proxy, an API restart);
+      // one that keeps failing or closing straight away backs off
+      const healthy = end.connected && (end.events > 0 || Date.now() - startedAt >= 1000);
+      if (healthy) failures = 0;
+      if (end.reason === 'gone') {
+        this.markDisconnected();
+        this.rv = '';
+        continue;
+      }
+      if (end.reason === 'closed' && healthy) continue;
+      this.markDisconnected();
+      await this.sleep(this.backoff(failures++));
+    }
+    this.firstAttempt();
+  }
+
+  private backoff (failures: number): number {
+    const o = this.store.opts;
+    const base = Math.min(o.maxBackoffMs, o.initialBackoffMs * 2 ** Math.min(failures, 20));
+    return Math.round(base * (0.8 + Math.random() * 0.4));
+  }
+
+  private sleep (ms: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => { this.wake = undefined; resolve(); }, ms);
+      this.wake = () => { clearTimeout(timer); this.wake = undefined; resolve(); };
+    });
+  }
+
+  private markDisconnected (): void {
+    if (this.state.synced && this.state.disconnectedSince === undefined) {
+      this.state.disconnectedSince = new Date().toISOString();
+    }
+  }
+
+  private key (raw: RawObject): string | undefined {
+    const ns = raw.metadata?.namespace ?? this.namespace;
+    const name = raw.metadata?.name;
+    return ns === undefined || name === undefined || name === '' ? undefined : `${ns}/${name}`;
+  }
+
+  private entryOf (raw: RawObject): Entry {
+    const rv = raw.metadata?.resourceVersion ?? '';
+    if (this.resource === 'serviceaccounts') return { rv, value: decodeServiceAccount(raw) };
+    const size = secretSize(raw);
+    if (size > this.store.opts.maxSecretBytes) {
+      this.store.opts.logger?.warn({ namespace: raw.metadata?.namespace ?? this.namespace, name: raw.metadata?.name, bytes: size },
+        'secret ignored: its data is larger than the store keeps');
+      return { rv, tooLarge: true };
+    }
+    return { rv, value: decodeSecret(raw) };
+  }
+
+  private changed (k: string): void {
+    const i = k.indexOf('/');
+    this.store.emit(KIND[this.resource], k.slice(0, i), k.slice(i + 1));
+  }
+
+  /** Lists every page; replaces the items, firing for what differs from before. */
+  private async list (): Promise<boolean> {
+    const api = this.store.coreApi;
+    const ns = this.namespace;
+    const o = this.store.opts;
+    const fresh = new Map<string, Entry>();
+    let cont: string | undefined;
+    let listRv = '';
+    try {
+      do {
+        const param = { limit: o.pageSize, _continue: cont };
+        const page = await kubeRequest(this.req('list'), (opt) => {
+          if (this.resource === 'secrets') {
+            return ns === undefined
+              ? api.listSecretForAllNamespacesWithHttpInfo(param, opt)
+              : api.listNamespacedSecretWithHttpInfo({ ...param, namespace: ns }, opt);
+          }
+          return ns === undefined
+            ? api.listServiceAccountForAllNamespacesWithHttpInfo(param, opt)
+            : api.listNamespacedServiceAccountWithHttpInfo({ ...param, namespace: ns }, opt);
+        }, { metrics: o.metrics, timeoutMs: o.requestTimeoutMs });
+        for (const item of page.items as RawObject[]) {
+          const k = this.key(item);
+          if (k !== undefined) fresh.set(k, this.entryOf(item));
+        }
+        listRv = page.metadata?.resourceVersion ?? listRv;
+        cont = page.metadata?._continue || undefined;
+      } while (cont !== undefined && !this.stopped);
+    } catch (err) {
+      if (statusOf(err) === 403) {
+        this.state.listForbidden = true;
+        this.state.synced = false;
+        this.dropAll();
+      }
+      this.state.error = (err as Error).message;
+      this.store.opts.logger?.warn({ resource: this.resource, namespace: ns ?? '*', error: this.state.error }, 'kubernetes list failed');
+      return false;
+    }
+    const first = !this.state.synced && this.items.size === 0;
+    for (const [k, e] of fresh) {
+      const prev = this.items.get(k);
+      this.items.set(k, e);
+      if (!first && prev?.rv !== e.rv) this.changed(k);
+    }
+    for (const k of [...this.items.keys()]) {
+      if (!fresh.has(k)) {
+        this.items.delete(k);
+        this.changed(k);
+      }
+    }
+    this.rv = listRv;
+    Object.assign(this.state, { synced: true, listForbidden: false, lastSyncAt: new Date().toISOString() });
+    if (!this.state.watchForbidden) this.state.error = undefined;
+    this.state.disconnectedSince = undefined;
+    return true;
+  }
+
+  private dropAll (): void {
+    for (const k of [...this.items.keys()]) {
+      this.items.delete(k);
+      this.changed(k);
+    }
+  }
+
+  private handleEvent (type: unknown, obj: RawObject, end: (e: Partial<WatchEnd>) => void): void {
+    if (type === 'ERROR') {
+      const code = typeof obj.code === 'number' ? obj.code : undefined;
+      end(code === 410 ? { reason: 'gone', code } : { reason: 'error', code });
+      return;
+    }
+    const rv = obj.metadata?.resourceVersion;
+    if (type === 'BOOKMARK') {
+      if (typeof rv === 'string' && rv !== '') this.rv = rv;
+      return;
+    }
+    const k = this.key(obj);
+    if (k === undefined) return;
+    if (type === 'ADDED' || type === 'MODIFIED') {
+      const prev = this.items.get(k);
+      const e = this.entryOf(obj);
+      this.items.set(k, e);
+      if (prev?.rv !== e.rv) this.changed(k);
+    } else if (type === 'DELETED') {
+      if (this.items.delete(k)) this.changed(k);
+    } else {
+      return;
+    }
+    if (typeof rv === 'string' && rv !== '') this.rv = rv;
+  }
+
+  /** One watch connection, from this.rv; resolves when it ends. */
+  private async watch (): Promise<WatchEnd> {
+    const o = this.store.opts;
+    const kc = this.store.kubeConfig;
+    const cluster = kc.getCurrentCluster();
+    const path = this.namespace === undefined
+      ? `/api/v1/${this.resource}`
+      : `/api/v1/namespaces/${encodeURIComponent(this.namespace)}/${this.resource}`;
+    const req = this.req('watch');
+    let url: URL;
+    const reqOpts: https.RequestOptions = {};
+    try {
+      if (cluster === null) throw new KubernetesUnavailable('the kubeconfig has no current cluster');
+      url = new URL(cluster.server.replace(/\/$/, '') + path);
+      url.searchParams.set('watch', 'true');
+      url.searchParams.set('resourceVersion', this.rv);
+      url.searchParams.set('allowWatchBookmarks', 'true');
+      url.searchParams.set('timeoutSeconds', String(o.watchTimeoutSeconds));
+      await kc.applyToHTTPSOptions(reqOpts);
+    } catch (err) {
+      countRequest(o.metrics, req, 'error');
+      this.state.error = toKubeError(err, req).message;
+      return { reason: 'error', connected: false, events: 0 };
+    }
+    if (this.stopped) return { reason: 'stopped', connected: false, events: 0 };
+
+    return await new Promise<WatchEnd>((resolve) => {
+      const ac = new AbortController();
+      let connected = false;
+      let events = 0;
+      let finished = false;
+      let idle: NodeJS.Timeout | undefined;
+      const armIdle = (ms: number) => {
+        if (idle !== undefined) clearTimeout(idle);
+        idle = setTimeout(() => finish({ reason: 'error' }, 'the watch stalled'), ms);
+      };
+      const finish = (e: Partial<WatchEnd>, why?: string) => {
+        if (finished) return;
+        finished = true;
+        if (idle !== undefined) clearTimeout(idle);
+        this.abortWatch = undefined;
+        ac.abort();
+        const code = e.code;
+        if (code === 403) {
+          this.state.watchForbidden = true;
+          this.state.error = toKubeError({ statusCode: 403 }, req).message;
+        } else if (e.reason === 'error' && why !== undefined) {
+          this.state.error = `the watch of ${this.resource} ${this.namespace === undefined ? 'cluster-wide' : `in namespace ${this.namespace}`} ended: ${why}`;
+        } else if (e.reason === 'error' && code !== undefined) {
+          this.state.error = toKubeError({ statusCode: code }, req).message;
+        }
+        resolve({ reason: e.reason ?? 'error', connected, events, code });
+      };
+      this.abortWatch = () => finish({ reason: 'stopped' });
+
+      const mod = url.protocol === 'https:' ? https : http;
+      const request = mod.request(url, { ...reqOpts, method: 'GET', signal: ac.signal });
+      armIdle(o.requestTimeoutMs);
+      request.on('response', (res) => {
+        countRequest(o.metrics, req, res.statusCode ?? 'error');
+        if (res.statusCode !== 200) {
+          res.resume();
+          finish({ reason: res.statusCode === 410 ? 'gone' : 'error', code: res.statusCode });
+          return;
+        }
+        connected = true;
+        this.state.watchForbidden = false;
+        this.state.disconnectedSince = undefined;
+        if (!this.state.listForbidden) this.state.error = undefined;
+        // the API sends bookmarks about once a minute and ends the watch at timeoutSeconds
+        const idleMs = (o.watchTimeoutSeconds + 60) * 1000;
+        armIdle(idleMs);
+        let buf = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          armIdle(idleMs);
+          buf += chunk;
+          let nl: number;
+          while ((nl = buf.indexOf('\n')) !== -1) {
+            const line = buf.slice(0, nl);
+            buf = buf.slice(nl + 1);
+            if (line.trim() === '') continue;
+            let ev: { type?: unknown, object?: RawObject };
+            try {
+              ev = JSON.parse(line) as { type?: unknown, object?: RawObject };
+            } catch {
+              finish({ reason: 'error' }, 'the API sent a line that is not JSON');
+              return;
+            }
+            if (ev.object === null || typeof ev.object !== 'object') continue;
+            events++;
+            this.handleEvent(ev.type, ev.object, finish);
+            if (finished) return;
+          }
+          if (buf.length > MAX_WATCH_LINE) finish({ reason: 'error' }, 'the API sent an event over the size limit');
+        });
+        res.on('end', () => finish({ reason: 'closed' }));
+        res.on('aborted', () => finish({ reason: 'error' }, 'connection lost'));
+        res.on('error', () => finish({ reason: 'error' }, 'connection lost'));
+        res.on('close', () => finish({ reason: res.complete ? 'closed' : 'error' }, res.complete ? undefined : 'connection lost'));
+      });
+      request.on('error', (err) => {
+        if (finished) return;
+        if (!connected) countRequest(o.metrics, req, 'error');
+        this.state.error = toKubeError(err, req).message;
+        finish({ reason: 'error' });
+      });
+      request.end();
+    });
+  }
+}
+
+export class KubernetesSecretStore implements SecretStore {
+  readonly opts: Required<Omit<KubernetesSecretStoreOptions, 'metrics' | 'logger' | 'kubeConfig' | 'namespaces'>> &
+    Pick<KubernetesSecretStoreOptions, 'metrics' | 'logger'>;
+
+  readonly kubeConfig: KubeConfig;
+  readonly coreApi: CoreV1Api;
+  private readonly scopes: Array<string | undefined>;
+  private readonly reflectors = new Map<string, Reflector>();
+  private readonly listeners = new Set<ChangeListener>();
+  private started?: Promise<void>;
+
+  constructor (options: KubernetesSecretStoreOptions) {
+    this.kubeConfig = options.kubeConfig;
+    this.coreApi = options.kubeConfig.makeApiClient(CoreV1Api);
+    this.opts = {
+      metrics: options.metrics,
+      logger: options.logger,
+      initialBackoffMs: options.initialBackoffMs ?? 250,
+      maxBackoffMs: options.maxBackoffMs ?? 30_000,
+      requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
+      watchTimeoutSeconds: options.watchTimeoutSeconds ?? 300,
+      maxSecretBytes: options.maxSecretBytes ?? 1024 * 1024,
+      pageSize: options.pageSize ?? 500
+    };
+    this.scopes = options.namespaces === '*' ? [undefined] : [...new Set(options.namespaces)];
+    for (const scope of this.scopes) {
+      for (const resource of ['secrets', 'serviceaccounts'] as const) {
+        this.reflectors.set(`${resource} ${scope ?? '*'}`, new Reflector(this, resource, scope));
+      }
+    }
+  }
+
+  start (): Promise<void> {
+    this.started ??= (async () => {
+      for (const r of this.reflectors.values()) r.start();
+      await Promise.all([...this.reflectors.values()].map((r) => r.firstAttemptDone));
+    })();
+    return this.started;
+  }
+
+  private reflector (resource: Resource, namespace: string): Reflector {
+    const r = this.reflectors.get(`${resource} ${namespace}`) ?? this.reflectors.get(`${resource} *`);
+    if (r === undefined) throw new NamespaceNotAllowed(namespace);
+    if (r.forbidden) {
+      throw new KubernetesForbidden(r.state.error ?? `the service account may not read ${resource} in namespace ${namespace}`);
+    }
+    if (!r.state.synced) {
+      throw new KubernetesUnavailable(`the ${resource} of namespace ${namespace} are not synced from the Kubernetes API yet` +
+        (r.state.error === undefined ? '' : ` (${r.state.error})`));
+    }
+    return r;
+  }
+
+  async getSecret (namespace: string, name: string): Promise<SecretObject | undefined> {
+    const e = this.reflector('secrets', namespace).items.get(`${namespace}/${name}`);
+    if (e?.tooLarge === true) {
+      throw new MalformedCredentials(`secret ${namespace}/${name} is larger than ${this.opts.maxSecretBytes} bytes and is not read`);
+    }
+    return e?.value as SecretObject | undefined;
+  }
+
+  async getServiceAccount (namespace: string, name: string): Promise<ServiceAccountObject | undefined> {
+    return this.reflector('serviceaccounts', namespace).items.get(`${namespace}/${name}`)?.value as ServiceAccountObject | undefined;
+  }
+
+  onChange (listener: ChangeListener): () => void {
+    this.listeners.add(listener);
+    return () => { this.listeners.delete(listener); };
+  }
+
+  /** @internal */
+  emit (kind: ChangeKind, namespace: string, name: string): void {
+    for (const l of this.listeners) {
+      try {
+        l(kind, namespace, name);
+      } catch (err) {
+        this.opts.logger?.warn({ kind, namespace, name, error: (err as Error).message }, 'secret store change listener failed');
+      }
+    }
+  }
+
+  /**
+   * Per namespace ('*' when cluster-wide): synced once Secrets and ServiceAccounts were listed
+   * (ServiceAccounts the API refuses do not hold it back); forbidden when Secrets are refused.
+   * The store is synced when every namespace is synced or forbidden.
+   */
+  status (): StoreStatus {
+    const namespaces: Record<string, NamespaceSyncState> = {};
+    for (const scope of this.scopes) {
+      const ns = scope ?? '*';
+      const sec = this.reflectors.get(`secrets ${ns}`) as Reflector;
+      const sa = this.reflectors.get(`serviceaccounts ${ns}`) as Reflector;
+      const errors = [sec.state.error, sa.state.error].filter((e): e is string => e !== undefined);
+      const disconnected = [sec.state.disconnectedSince, sa.state.disconnectedSince]
+        .filter((d): d is string => d !== undefined).sort()[0];
+      namespaces[ns] = {
+        synced: sec.state.synced && !sec.forbidden && (sa.state.synced || sa.forbidden),
+        ...(sec.forbidden ? { forbidden: true } : {}),
+        ...(errors.length > 0 ? { error: errors.join('; ') } : {}),
+        ...(sec.state.lastSyncAt !== undefined ? { lastSyncAt: sec.state.lastSyncAt } : {}),
+        ...(disconnected !== undefined ? { disconnectedSince: disconnected } : {})
+      };
+    }
+    return {
+      kind: 'kubernetes',
+      synced: Object.values(namespaces).every((s) => s.synced || s.forbidden === true),
+      namespaces
+    };
+  }
+
+  async close (): Promise<void> {
+    await Promise.all([...this.reflectors.values()].map((r) => r.stop()));
+  }
+}

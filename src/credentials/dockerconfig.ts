@@ -321,21 +321,28 @@ export function registryHostOf (image: string): string {
 }
 
 /**
- * The best-matching credential of a pull secret: `.dockerconfigjson`, else `.dockercfg`.
- * `label` names the Secret in errors (default "secret <namespace>/<name>").
+ * The Docker config of a pull secret's data: `.dockerconfigjson`, else `.dockercfg`.
+ * `id` is `<namespace>/<name>` for errors.
  */
-export function credentialFromSecret (secret: SecretObject, image: string, label?: string): DockerConfigMatch {
-  const name = label ?? `secret ${secret.namespace}/${secret.name}`;
-  const json = secret.data['.dockerconfigjson'];
-  const cfg = secret.data['.dockercfg'];
+export function dockerConfigFromSecretData (data: Record<string, Buffer>, id: string): DockerConfig {
+  const json = data['.dockerconfigjson'];
+  const cfg = data['.dockercfg'];
   if (json === undefined && cfg === undefined) {
-    throw new SecretFieldMissing(`${secret.namespace}/${secret.name}`, '.dockerconfigjson (nor .dockercfg)');
+    throw new SecretFieldMissing(id, '.dockerconfigjson (nor .dockercfg)');
   }
   // Like the kubelet, an empty .dockerconfigjson gives way to a .dockercfg beside it.
-  const config = json !== undefined && (json.length > 0 || cfg === undefined)
-    ? parseDockerConfig(json, 'dockerconfigjson', `${name} field .dockerconfigjson`)
-    : parseDockerConfig(cfg as Buffer, 'dockercfg', `${name} field .dockercfg`);
-  const best = lookupDockerConfig(config, image)[0];
-  if (best === undefined) throw new NoMatchingAuthEntry(name, registryHostOf(image));
+  return json !== undefined && (json.length > 0 || cfg === undefined)
+    ? parseDockerConfig(json, 'dockerconfigjson', `secret ${id} field .dockerconfigjson`)
+    : parseDockerConfig(cfg as Buffer, 'dockercfg', `secret ${id} field .dockercfg`);
+}
+
+/**
+ * The best-matching credential of a pull secret. `label` names the Secret in errors
+ * (default "secret <namespace>/<name>").
+ */
+export function credentialFromSecret (secret: SecretObject, image: string, label?: string): DockerConfigMatch {
+  const id = `${secret.namespace}/${secret.name}`;
+  const best = lookupDockerConfig(dockerConfigFromSecretData(secret.data, id), image)[0];
+  if (best === undefined) throw new NoMatchingAuthEntry(label ?? `secret ${id}`, registryHostOf(image));
   return best;
 }

@@ -4,7 +4,7 @@ import { EnvNotSet, MalformedCredentials, NamespaceNotAllowed, NoMatchingAuthEnt
 import type { SecretStore } from '../kube/secret-store.js';
 import type { Metrics } from '../metrics.js';
 import type { Fetched } from './cache.js';
-import { lookupDockerConfig, parseDockerConfig, registryHostOf, type DockerConfig } from './dockerconfig.js';
+import { credentialFromSecret, dockerConfigFromSecretData, lookupDockerConfig, registryHostOf, type DockerConfig } from './dockerconfig.js';
 import { runExtScript } from './ext.js';
 import { formatReference, parseUserPass } from './reference.js';
 import type { CredentialReference } from './types.js';
@@ -77,9 +77,7 @@ async function fetchFrom (ref: CredentialReference, image: string, ctx: SourceCo
       const id = `${ref.namespace}/${ref.name}`;
       const secret = await ctx.store.getSecret(ref.namespace, ref.name);
       if (secret === undefined) throw new SecretNotFound(id);
-      const config = dockerConfigOf(secret.data, id);
-      const best = lookupDockerConfig(config, image)[0];
-      if (best === undefined) throw new NoMatchingAuthEntry(`secret ${id}`, registryHostOf(image));
+      const best = credentialFromSecret(secret, image);
       return { credential: best.credential, matchedKey: best.key, deps: [`secret/${id}`], namespaces: [ref.namespace] };
     }
     case 'serviceaccount': {
@@ -94,21 +92,11 @@ async function fetchFrom (ref: CredentialReference, image: string, ctx: SourceCo
         const secret = await ctx.store.getSecret(ref.namespace, name);
         if (secret === undefined) continue;
         if (secret.data['.dockerconfigjson'] === undefined && secret.data['.dockercfg'] === undefined) continue;
-        merged.entries.push(...dockerConfigOf(secret.data, `${ref.namespace}/${name}`).entries);
+        merged.entries.push(...dockerConfigFromSecretData(secret.data, `${ref.namespace}/${name}`).entries);
       }
       const best = lookupDockerConfig(merged, image)[0];
       if (best === undefined) throw new NoMatchingAuthEntry(`the imagePullSecrets of ${formatReference(ref)}`, registryHostOf(image));
       return { credential: best.credential, matchedKey: best.key, deps, namespaces: [ref.namespace] };
     }
   }
-}
-
-function dockerConfigOf (data: Record<string, Buffer>, id: string): DockerConfig {
-  const json = data['.dockerconfigjson'];
-  const cfg = data['.dockercfg'];
-  if (json === undefined && cfg === undefined) throw new SecretFieldMissing(id, '.dockerconfigjson (nor .dockercfg)');
-  // Like the kubelet, an empty .dockerconfigjson gives way to a .dockercfg beside it.
-  return json !== undefined && (json.length > 0 || cfg === undefined)
-    ? parseDockerConfig(json, 'dockerconfigjson', `secret ${id} field .dockerconfigjson`)
-    : parseDockerConfig(cfg as Buffer, 'dockercfg', `secret ${id} field .dockercfg`);
 }

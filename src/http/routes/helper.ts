@@ -3,7 +3,6 @@
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { formatDuration } from '../../config/duration.js';
 import type { ResolveResult } from '../../credentials/resolver.js';
 import { InvalidRequest, isCodedError } from '../../errors.js';
 import { errorResponses } from '../schemas.js';
@@ -151,7 +150,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     } catch (err) {
       if (isCodedError(err) && NO_CREDENTIALS.has(err.code)) {
         // nothing to offer: the kubelet pulls anonymously
-        return { apiVersion: KUBELET_API, kind: 'CredentialProviderResponse' as const, cacheKeyType, cacheDuration: formatDuration(60_000).replace('m', 'm0s'), auth: {} };
+        return { apiVersion: KUBELET_API, kind: 'CredentialProviderResponse' as const, cacheKeyType, cacheDuration: goDuration(60_000), auth: {} };
       }
       throw err;
     }

@@ -78,11 +78,15 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     let resolved = await credentialFor(false);
     let result = await run(resolved);
     let retried = false;
-    if (resolved !== null && result.error?.code === 'REGISTRY_UNAUTHORIZED') {
-      // the cached credential may be outdated: one fresh fetch, then report
-      retried = true;
-      resolved = await credentialFor(true);
-      result = await run(resolved);
+    if (resolved !== null && resolved.cached && result.error?.code === 'REGISTRY_UNAUTHORIZED') {
+      // the cached credential may be outdated: one fresh fetch, then report. A credential just
+      // fetched (or a refetch the once-a-second limit turned into a hit) is not sent twice.
+      const fresh = await credentialFor(true);
+      if (fresh !== null && !fresh.cached) {
+        retried = true;
+        resolved = fresh;
+        result = await run(resolved);
+      }
     }
     request.log.info({
       audit: 'test', caller: request.caller?.name ?? null, image: body.image, registry: endpoint.prefix,

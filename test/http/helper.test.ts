@@ -190,7 +190,12 @@ t.test('kubelet credential provider: response shape, cache key and duration', as
   const hubBody = hub.json();
   t.equal(hubBody.cacheKeyType, 'Registry');
   t.same(hubBody.auth, { 'docker.io': { username: 'hub-user', password: PW.hub } });
-  t.notOk('cacheDuration' in hubBody, 'no credsexpire: the kubelet uses its own default duration');
+  t.equal(hubBody.cacheDuration, '5m0s', 'no credsexpire nor expiry: a short default, so Secret changes reach the kubelet');
+
+  const token = await kubelet(app, req('id.example.com/app:1'));
+  t.equal(token.statusCode, 200);
+  t.same(token.json().auth, {}, 'an identity token is not handed to the kubelet, which takes username/password only');
+  t.notOk(token.body.includes(PW.refresh));
 
   const team = await kubelet(app, req('ghcr.io/team-a/app@sha256:' + 'b'.repeat(64)));
   t.equal(team.statusCode, 200);

@@ -9,6 +9,7 @@ import { errorResponses } from '../schemas.js';
 
 export const NOT_FOUND_TEXT = 'credentials not found in native keychain';
 const KUBELET_API = 'credentialprovider.kubelet.k8s.io/v1' as const;
+const KUBELET_DEFAULT_CACHE_MS = 5 * 60_000;
 const NO_CREDENTIALS = new Set(['NO_CREDENTIALS_CONFIGURED', 'NO_MATCHING_AUTH_ENTRY']);
 
 /** `https://index.docker.io/v1/`, `127.0.0.1:5055`, `ghcr.io/team-a` → `host[:port][/path]` */
@@ -136,15 +137,21 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const key = endpoint.prefix.includes('/') ? parsed.name : parsed.registry;
     try {
       const result = await resolveFor(request, image, image);
+      if (result.tokenType !== 'basic') {
+        // the kubelet's AuthConfig is username/password only: a token it cannot use is no answer
+        request.log.warn({ image, source: result.source.ref, tokenType: result.tokenType }, 'kubelet provider: credential is a token the kubelet cannot use; answering with no auth');
+        return { apiVersion: KUBELET_API, kind: 'CredentialProviderResponse' as const, cacheKeyType, cacheDuration: goDuration(60_000), auth: {} };
+      }
+      // without an expiry, a short default so that a changed Secret reaches the kubelet soon
       const untilMs = result.expiresAt !== null
         ? Date.parse(result.expiresAt) - Date.now()
-        : endpoint.credsExpireMs;
+        : endpoint.credsExpireMs ?? KUBELET_DEFAULT_CACHE_MS;
       void reply.header('cache-control', 'no-store');
       return {
         apiVersion: KUBELET_API,
         kind: 'CredentialProviderResponse' as const,
         cacheKeyType,
-        ...(untilMs !== undefined ? { cacheDuration: goDuration(untilMs) } : {}),
+        cacheDuration: goDuration(untilMs),
         auth: { [key]: { username: result.username, password: result.password } }
       };
     } catch (err) {

@@ -32,7 +32,14 @@ export async function serve (argv: string[]): Promise<void> {
     if (err !== undefined) log.error({ err }, 'shutting down after an error');
     else log.info({ signal }, 'shutting down: finishing in-flight requests');
     app.broker.closing = true;
-    await app.close();
+    // server.close() drops only the keep-alive connections idle at that moment: one busy then
+    // would stay open after its answer and hold the exit until SHUTDOWN_DELAY kills the process
+    const sweep = setInterval(() => app.server.closeIdleConnections(), 100);
+    try {
+      await app.close();
+    } finally {
+      clearInterval(sweep);
+    }
     log.info('stopped');
   });
   await app.listen({ host: settings.host, port: settings.port });

@@ -345,7 +345,7 @@ export function reloadReporter (file: string, setting: string, opts: ConfigFileO
     opts.metrics?.configReloads.inc({ file, result });
     opts.metrics?.configLastReloadSuccess.set({ file }, result === 'success' ? 1 : 0);
     if (result === 'success') opts.log?.info({ file, setting }, `${file} reloaded`);
-    else opts.log?.error({ file, setting, err: error?.message }, `${file} reload failed; keeping the last good version`);
+    else opts.log?.error({ file, setting, error: error?.message }, `${file} reload failed; keeping the last good version`);
   };
 }
 

@@ -17,14 +17,17 @@ export interface Fetched {
   namespaces: string[]
 }
 
-export interface CacheEntry extends Fetched {
+/** what an entry is for: its key, level, reference, and the endpoint prefix and image it was fetched for */
+export interface EntryIdentity {
   key: string
   level: Level
   ref: string
   sourceType: SourceType
-  /** the endpoint prefix and the image name the entry was fetched for */
   registry: string
   image: string
+}
+
+export interface CacheEntry extends Fetched, EntryIdentity {
   fetchedAt: Date
   /** epoch ms after which the entry must be refetched; null = until invalidated */
   freshUntil: number | null
@@ -45,13 +48,7 @@ export interface CacheOptions {
   refreshIntervalMs?: number
 }
 
-export interface GetOptions {
-  key: string
-  level: Level
-  ref: string
-  sourceType: SourceType
-  registry: string
-  image: string
+export interface GetOptions extends EntryIdentity {
   /** lifetime from configuration (credsexpire); undefined = no limit */
   ttlMs?: number
   /** entries that should not be kept at all (e.g. ext: at a non-registry level without expiry) */
@@ -103,6 +100,9 @@ export class CredentialCache {
     } catch (err) {
       if (existing !== undefined && o.serveStaleOn?.(err) === true &&
           (existing.freshUntil === null || now - existing.freshUntil <= this.opts.maxStaleMs)) {
+        // an entry that never expires is still bounded by how long its source has been out of reach
+        const since = o.disconnectedSince?.(existing);
+        if (since !== undefined && now - since > this.opts.maxStaleMs && o.tooStale !== undefined) throw o.tooStale();
         return { entry: existing, hit: true, stale: true };
       }
       throw err;

@@ -11,7 +11,7 @@ import { defaultRegistryOf, findEndpoint, type Endpoint } from '../registry/endp
 import { parseImageReference, type ImageReference } from '../registry/image-ref.js';
 import type { CacheEntry, CacheLookup, CredentialCache, Level } from './cache.js';
 import { formatReference, parseCredentialSpec } from './reference.js';
-import { checkNamespace, fetchCredential, type SourceContext } from './sources.js';
+import { checkNamespace, fetchCredential, namespaceOf, type SourceContext } from './sources.js';
 import type { CredentialReference, ParsedSpec, SourceType, TokenType } from './types.js';
 
 export interface ResolveRequest {
@@ -272,7 +272,16 @@ export class Resolver {
       serveStaleOn: (err) => isCodedError(err) && err.code === 'KUBERNETES_UNAVAILABLE',
       disconnectedSince: (entry: CacheEntry) => this.disconnectedSince(entry.namespaces),
       tooStale: () => new KubernetesUnavailable(`the Kubernetes API has been unreachable for longer than CACHE_MAX_STALE (${formatDuration(maxStale)})`)
-    }, async () => await fetchCredential(chosen.ref, plan.image.name, this.sources));
+    }, async () => {
+      // the store still answers from memory while its watch is down: only credentials cached
+      // before the outage are served then (marked stale, up to CACHE_MAX_STALE), nothing new
+      const ns = namespaceOf(chosen.ref);
+      const since = ns === undefined ? undefined : this.disconnectedSince([ns]);
+      if (since !== undefined) {
+        throw new KubernetesUnavailable(`the Kubernetes API has been unreachable since ${new Date(since).toISOString()}; namespace ${ns as string} is not read until it is back`);
+      }
+      return await fetchCredential(chosen.ref, plan.image.name, this.sources);
+    });
   }
 
   private disconnectedSince (namespaces: string[]): number | undefined {
@@ -280,7 +289,7 @@ export class Resolver {
     const status = this.deps.store.status();
     let since: number | undefined;
     for (const ns of namespaces) {
-      const state = status.namespaces[ns];
+      const state = status.namespaces[ns] ?? status.namespaces['*'];
       if (state?.disconnectedSince === undefined) continue;
       const t = Date.parse(state.disconnectedSince);
       if (since === undefined || t < since) since = t;

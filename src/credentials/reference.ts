@@ -19,10 +19,6 @@ function invalid (message: string): Error {
   return new InvalidCredentialSpec(message);
 }
 
-function quote (text: string): string {
-  return JSON.stringify(text);
-}
-
 /**
  * Parse a credential reference. With `allowRegistryPrefix` (registries.conf), a
  * `<registry>=<spec>` form is accepted; the prefix is only taken as such when the text
@@ -34,8 +30,8 @@ export function parseCredentialSpec (spec: string, opts: { allowRegistryPrefix?:
   if (spec.length > MAX_SPEC_LENGTH) {
     throw invalid(`credential reference is ${spec.length} characters long, at most ${MAX_SPEC_LENGTH} are allowed`);
   }
-  if (CONTROL.test(spec)) throw invalid(`${quote(spec)} contains control characters`);
-  if (spec.trim() !== spec) throw invalid(`${quote(spec)} has leading or trailing whitespace`);
+  if (CONTROL.test(spec)) throw invalid('the credential reference contains control characters');
+  if (spec.trim() !== spec) throw invalid('the credential reference has leading or trailing whitespace');
 
   let registry: string | undefined;
   let body = spec;
@@ -43,82 +39,84 @@ export function parseCredentialSpec (spec: string, opts: { allowRegistryPrefix?:
   if (eq >= 0) {
     const candidate = spec.slice(0, eq);
     const rest = spec.slice(eq + 1);
-    if (eq === 0) throw invalid(`${quote(spec)}: empty registry prefix before "="`);
+    if (eq === 0) throw invalid(`empty registry prefix before "="`);
     if (REGISTRY_PREFIX.test(candidate)) {
       if (opts.allowRegistryPrefix !== true) {
-        throw invalid(`${quote(spec)}: a registry prefix (<registry>=<spec>) is only allowed in registries.conf`);
+        throw invalid(`a registry prefix (<registry>=<spec>) is only allowed in registries.conf`);
       }
-      if (rest === '') throw invalid(`${quote(spec)}: empty credential reference after "${candidate}="`);
+      if (rest === '') throw invalid(`empty credential reference after "${candidate}="`);
       registry = candidate;
       body = rest;
     }
   }
 
-  const reference = parseReference(body, spec);
+  const reference = parseReference(body);
   return registry === undefined ? { reference } : { registry, reference };
 }
 
-function parseReference (body: string, spec: string): CredentialReference {
+// Messages never quote the spec or an invalid part of it: a mistyped or pasted
+// reference may be a `user:password` pair.
+function parseReference (body: string): CredentialReference {
   const colon = body.indexOf(':');
   if (colon < 0) {
-    throw invalid(`${quote(spec)}: missing source type, expected <type>:<value> with type pullsecret, secret, env, ext or serviceaccount`);
+    throw invalid(`missing source type, expected <type>:<value> with type pullsecret, secret, env, ext or serviceaccount`);
   }
   const word = body.slice(0, colon);
   const value = body.slice(colon + 1);
-  if (word === '') throw invalid(`${quote(spec)}: empty source type before ":"`);
+  if (word === '') throw invalid('empty source type before ":"');
   const type = word.toLowerCase() as SourceType;
   if (!TYPE_WORDS.includes(type)) {
-    throw invalid(`${quote(spec)}: unknown source type ${quote(word)}, expected pullsecret, secret, env, ext or serviceaccount`);
+    throw invalid(`unknown source type, expected pullsecret, secret, env, ext or serviceaccount`);
   }
-  if (value === '') throw invalid(`${quote(spec)}: empty value after "${word}:"`);
+  if (value === '') throw invalid(`empty value after "${type}:"`);
 
   switch (type) {
     case 'pullsecret':
     case 'serviceaccount': {
       if (value.includes('#')) {
-        throw invalid(`${quote(spec)}: ${type} takes <namespace>/<name> without a #field`);
+        throw invalid(`${type} takes <namespace>/<name> without a #field`);
       }
-      const { namespace, name } = parseNamespacedName(value, spec, type === 'pullsecret' ? 'Secret' : 'ServiceAccount');
+      const { namespace, name } = parseNamespacedName(value, type === 'pullsecret' ? 'Secret' : 'ServiceAccount');
       return { type, namespace, name };
     }
     case 'secret': {
       const hash = value.indexOf('#');
-      if (hash < 0) throw invalid(`${quote(spec)}: missing #<field>, expected secret:<namespace>/<name>#<field>`);
+      if (hash < 0) throw invalid(`missing #<field>, expected secret:<namespace>/<name>#<field>`);
       const field = value.slice(hash + 1);
-      if (field === '') throw invalid(`${quote(spec)}: empty field after "#"`);
-      if (field.includes('#')) throw invalid(`${quote(spec)}: more than one "#"`);
-      if (field.length > 253) throw invalid(`${quote(spec)}: field name longer than 253 characters`);
+      if (field === '') throw invalid(`empty field after "#"`);
+      if (field.includes('#')) throw invalid(`more than one "#"`);
+      if (field.length > 253) throw invalid(`field name longer than 253 characters`);
       if (!SECRET_KEY.test(field) || field === '.' || field === '..') {
-        throw invalid(`${quote(spec)}: field ${quote(field)} is not a valid Secret data key (letters, digits, "-", "_", ".")`);
+        throw invalid(`the field is not a valid Secret data key (letters, digits, "-", "_", ".")`);
       }
-      const { namespace, name } = parseNamespacedName(value.slice(0, hash), spec, 'Secret');
+      const { namespace, name } = parseNamespacedName(value.slice(0, hash), 'Secret');
       return { type, namespace, name, field };
     }
     case 'env':
       if (!ENV_NAME.test(value)) {
-        throw invalid(`${quote(spec)}: ${quote(value)} is not a valid environment variable name ([A-Za-z_][A-Za-z0-9_]*)`);
+        throw invalid(`the environment variable name is not valid ([A-Za-z_][A-Za-z0-9_]*)`);
       }
       return { type, variable: value };
     case 'ext':
-      if (!value.startsWith('/')) throw invalid(`${quote(spec)}: ext path must be absolute`);
-      if (value === '/' || value.endsWith('/')) throw invalid(`${quote(spec)}: ext path names a directory, not a file`);
+      if (!value.startsWith('/')) throw invalid(`ext path must be absolute`);
+      if (value === '/' || value.endsWith('/')) throw invalid(`ext path names a directory, not a file`);
       return { type, path: value };
   }
 }
 
-function parseNamespacedName (value: string, spec: string, kind: string): { namespace: string, name: string } {
+function parseNamespacedName (value: string, kind: string): { namespace: string, name: string } {
   const slash = value.indexOf('/');
-  if (slash < 0) throw invalid(`${quote(spec)}: missing namespace, expected <namespace>/<name>`);
+  if (slash < 0) throw invalid(`missing namespace, expected <namespace>/<name>`);
   const namespace = value.slice(0, slash);
   const name = value.slice(slash + 1);
-  if (namespace === '') throw invalid(`${quote(spec)}: empty namespace before "/"`);
-  if (name === '') throw invalid(`${quote(spec)}: empty ${kind} name after "/"`);
-  if (name.includes('/')) throw invalid(`${quote(spec)}: more than one "/", expected <namespace>/<name>`);
+  if (namespace === '') throw invalid(`empty namespace before "/"`);
+  if (name === '') throw invalid(`empty ${kind} name after "/"`);
+  if (name.includes('/')) throw invalid(`more than one "/", expected <namespace>/<name>`);
   if (namespace.length > 63 || !DNS1123_LABEL.test(namespace)) {
-    throw invalid(`${quote(spec)}: namespace ${quote(namespace)} is not a valid DNS-1123 label (lower-case letters, digits, "-", at most 63)`);
+    throw invalid(`the namespace is not a valid DNS-1123 label (lower-case letters, digits, "-", at most 63)`);
   }
   if (name.length > 253 || !DNS1123_SUBDOMAIN.test(name)) {
-    throw invalid(`${quote(spec)}: ${kind} name ${quote(name)} is not a valid DNS-1123 subdomain (lower-case letters, digits, "-", ".", at most 253)`);
+    throw invalid(`the ${kind} name is not a valid DNS-1123 subdomain (lower-case letters, digits, "-", ".", at most 253)`);
   }
   return { namespace, name };
 }

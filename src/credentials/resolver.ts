@@ -8,7 +8,7 @@ import { credentialFromAnnotations } from '../argocd/annotations.js';
 import type { SecretStore } from '../kube/secret-store.js';
 import type { Metrics } from '../metrics.js';
 import { defaultRegistryOf, findEndpoint, type Endpoint } from '../registry/endpoints.js';
-import { parseImageReference, type ImageReference } from '../registry/image-ref.js';
+import { formatImageReference, parseImageReference, type ImageReference } from '../registry/image-ref.js';
 import type { CacheEntry, CacheLookup, CredentialCache, Level } from './cache.js';
 import { formatReference, parseCredentialSpec } from './reference.js';
 import { checkNamespace, fetchCredential, namespaceOf, type SourceContext } from './sources.js';
@@ -101,6 +101,16 @@ export class Resolver {
   /** the image reference normalized with the configured default registry */
   parseImage (input: string): ImageReference {
     return parseImageReference(input, defaultRegistryOf(this.deps.registries.current()));
+  }
+
+  /** the image as a log line may name it: normalized, or a placeholder when it is not a valid
+   *  reference (a caller may have typed `user:password@host/...` into it) */
+  describeImage (input: string): string {
+    try {
+      return formatImageReference(this.parseImage(input));
+    } catch {
+      return '<invalid image reference>';
+    }
   }
 
   endpointFor (image: ImageReference): Endpoint {

@@ -22,7 +22,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   }
 
   async function resolveAndAudit (request: FastifyRequest, reply: FastifyReply, body: ResolveRequest) {
-    const audit = { caller: request.caller?.name ?? null, image: body.image, application: body.application };
+    const audit = { caller: request.caller?.name ?? null, image: resolver.describeImage(body.image), application: body.application };
     try {
       const ctx = await guard(request, 'resolve', body);
       const result = await resolver.resolve(body, ctx);

@@ -19,6 +19,8 @@ export function serverUrlToPrefix (serverUrl: string): string {
   s = s.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '');
   s = s.replace(/\/+(v1|v2)\/*$/, '').replace(/\/+$/, '');
   if (s === '' || s.startsWith('/')) throw new InvalidRequest('the body must be a registry server URL or host');
+  // credentials in the URL (user:password@host) are refused and never echoed
+  if (s.includes('@')) throw new InvalidRequest('the server URL must not carry user information');
   return s;
 }
 
@@ -71,7 +73,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const serverUrl = request.body;
     const prefix = serverUrlToPrefix(serverUrl);
     try {
-      const result = await resolveFor(request, pseudoImage(prefix), serverUrl.trim());
+      const result = await resolveFor(request, pseudoImage(prefix), prefix);
       void reply.header('cache-control', 'no-store');
       return {
         ServerURL: serverUrl.trim(),
@@ -136,7 +138,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const cacheKeyType = endpoint.prefix.includes('/') ? 'Image' as const : 'Registry' as const;
     const key = endpoint.prefix.includes('/') ? parsed.name : parsed.registry;
     try {
-      const result = await resolveFor(request, image, image);
+      const result = await resolveFor(request, image, resolver.describeImage(image));
       if (result.tokenType !== 'basic') {
         // the kubelet's AuthConfig is username/password only: a token it cannot use is no answer
         request.log.warn({ image, source: result.source.ref, tokenType: result.tokenType }, 'kubelet provider: credential is a token the kubelet cannot use; answering with no auth');

@@ -89,7 +89,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       }
     }
     request.log.info({
-      audit: 'test', caller: request.caller?.name ?? null, image: body.image, registry: endpoint.prefix,
+      audit: 'test', caller: request.caller?.name ?? null, image: resolver.describeImage(body.image), registry: endpoint.prefix,
       source: resolved?.source.ref ?? null, outcome: result.ok ? 'ok' : result.error?.code ?? 'failed'
     }, 'registry test');
     return {

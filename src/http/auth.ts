@@ -155,12 +155,22 @@ export class RateLimiter {
 
   /** Counts one request; when over the limit, counts nothing and says how long to wait (s). */
   hit (key: string): { ok: true } | { ok: false, retryAfterSeconds: number } {
+    return this.check(key, true);
+  }
+
+  /** Whether one more request would be over the limit, counting nothing. */
+  peek (key: string): { ok: true } | { ok: false, retryAfterSeconds: number } {
+    return this.check(key, false);
+  }
+
+  private check (key: string, count: boolean): { ok: true } | { ok: false, retryAfterSeconds: number } {
     const W = this.windowMs;
     const t = this.now();
     const window = Math.floor(t / W);
     const elapsed = t - window * W;
     let e = this.windows.get(key);
     if (e === undefined) {
+      if (!count) return { ok: true };
       e = { window, prev: 0, curr: 0 };
     } else {
       this.windows.delete(key);
@@ -177,7 +187,7 @@ export class RateLimiter {
     this.windows.set(key, e);
     const estimate = e.prev * (W - elapsed) / W + e.curr;
     if (estimate + 1 <= this.limit) {
-      e.curr++;
+      if (count) e.curr++;
       return { ok: true };
     }
     const waitMs = e.curr + 1 > this.limit
@@ -241,6 +251,16 @@ async function authPlugin (app: FastifyInstance, opts: AuthPluginOptions): Promi
   }, now);
 
   const limiter = settings.rateLimitPerMinute > 0 ? new RateLimiter(settings.rateLimitPerMinute, now) : undefined;
+  // failed authentications count per client address, so that random tokens cannot make
+  // the service send TokenReviews without bound
+  const failures = limiter !== undefined && mode !== 'none' ? new RateLimiter(settings.rateLimitPerMinute, now) : undefined;
+
+  const rateLimited = (request: FastifyRequest, reply: FastifyReply, who: string, retryAfterSeconds: number): never => {
+    metrics?.authDecisions.inc({ result: 'rate_limited' });
+    request.log.info({ auth: { caller: who, retryAfter: retryAfterSeconds } }, 'caller rate limited');
+    reply.header('Retry-After', String(retryAfterSeconds));
+    throw new RateLimited(`more than ${settings.rateLimitPerMinute} requests per minute; retry after ${retryAfterSeconds}s`);
+  };
 
   const unauthenticated = (request: FastifyRequest, reply: FastifyReply, reason: string, tokenGiven: boolean): never => {
     metrics?.authDecisions.inc({ result: 'unauthenticated' });
@@ -276,17 +296,20 @@ async function authPlugin (app: FastifyInstance, opts: AuthPluginOptions): Promi
 
   app.addHook('onRequest', async (request, reply) => {
     if (!isProtected(request)) return;
-    const caller = await authenticate(request, reply);
+    const address = `ip:${request.ip}`;
+    const tooManyFailures = failures?.peek(address);
+    if (tooManyFailures !== undefined && !tooManyFailures.ok) rateLimited(request, reply, address, tooManyFailures.retryAfterSeconds);
+    let caller: Caller;
+    try {
+      caller = await authenticate(request, reply);
+    } catch (err) {
+      if (isCodedError(err) && err.code === 'UNAUTHENTICATED') failures?.hit(address);
+      throw err;
+    }
     request.caller = caller;
     if (limiter === undefined) return;
-    const key = caller.kind === 'anonymous' ? `ip:${request.ip}` : `caller:${caller.name}`;
-    const verdict = limiter.hit(key);
-    if (!verdict.ok) {
-      metrics?.authDecisions.inc({ result: 'rate_limited' });
-      request.log.info({ auth: { caller: caller.name, retryAfter: verdict.retryAfterSeconds } }, 'caller rate limited');
-      reply.header('Retry-After', String(verdict.retryAfterSeconds));
-      throw new RateLimited(`more than ${settings.rateLimitPerMinute} requests per minute; retry after ${verdict.retryAfterSeconds}s`);
-    }
+    const verdict = limiter.hit(caller.kind === 'anonymous' ? address : `caller:${caller.name}`);
+    if (!verdict.ok) rateLimited(request, reply, caller.name, verdict.retryAfterSeconds);
   });
 
   app.decorate('authorize', (request: FastifyRequest, req: AuthorizeRequest): PolicyDecision => {

@@ -417,6 +417,20 @@ t.test('rate limit per caller', async (t) => {
   t.equal((await get(a)).statusCode, 200, 'allowed again after Retry-After');
   t.match(await metrics.registry.metrics(), /credbroker_auth_decisions_total\{result="rate_limited"\} 1/);
 
+  await t.test('failed authentications are limited per client address, before any TokenReview', async (t) => {
+    const { reviewer, calls } = stubReviewer(new Map([[a, { username: UPDATER }]]), clock);
+    const { app } = await build(t, { settings: { authMode: 'kubernetes', rateLimitPerMinute: 3 }, reviewer, policy: undefined, now: clock });
+    const bad = (i: number, remoteAddress = '10.9.9.9') =>
+      app.inject({ method: 'GET', url: '/v1/registries', headers: bearer(jwt(`system:serviceaccount:x:random-${i}`)), remoteAddress });
+    for (let i = 0; i < 3; i++) t.equal((await bad(i)).statusCode, 401);
+    const before = calls.length;
+    const blocked = await bad(99);
+    t.equal(blocked.statusCode, 429, 'the fourth failure in a minute is refused');
+    t.ok(Number(blocked.headers['retry-after']) >= 1);
+    t.equal(calls.length, before, 'no TokenReview for a blocked address');
+    t.equal((await bad(100, '10.9.9.8')).statusCode, 401, 'another address is not blocked');
+  });
+
   await t.test('none mode limits by client address', async (t) => {
     const { app } = await build(t, { settings: { authMode: 'none', rateLimitPerMinute: 2 }, policy: undefined, now: clock });
     const from = (remoteAddress: string) => app.inject({ method: 'GET', url: '/v1/registries', remoteAddress });

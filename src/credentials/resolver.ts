@@ -8,7 +8,7 @@ import { credentialFromAnnotations } from '../argocd/annotations.js';
 import type { SecretStore } from '../kube/secret-store.js';
 import type { Metrics } from '../metrics.js';
 import { defaultRegistryOf, findEndpoint, type Endpoint } from '../registry/endpoints.js';
-import { formatImageReference, parseImageReference, type ImageReference } from '../registry/image-ref.js';
+import { parseImageReference, type ImageReference } from '../registry/image-ref.js';
 import type { CacheEntry, CacheLookup, CredentialCache, Level } from './cache.js';
 import { formatReference, parseCredentialSpec } from './reference.js';
 import { checkNamespace, fetchCredential, namespaceOf, type SourceContext } from './sources.js';
@@ -103,24 +103,15 @@ export class Resolver {
     return parseImageReference(input, defaultRegistryOf(this.deps.registries.current()));
   }
 
-  /** the image as a log line may name it: normalized, or a placeholder when it is not a valid
-   *  reference (a caller may have typed `user:password@host/...` into it) */
-  describeImage (input: string): string {
-    try {
-      return formatImageReference(this.parseImage(input));
-    } catch {
-      return '<invalid image reference>';
-    }
-  }
-
   endpointFor (image: ImageReference): Endpoint {
     return findEndpoint(this.deps.registries.current(), image);
   }
 
-  async resolve (req: ResolveRequest, ctx: ResolveContext = {}): Promise<ResolveResult> {
+  /** `image`: the request's image already parsed by the caller (parsed here otherwise) */
+  async resolve (req: ResolveRequest, ctx: ResolveContext = {}, image?: ImageReference): Promise<ResolveResult> {
     let sourceType: SourceType | 'none' = 'none';
     try {
-      const plan = await this.plan(req, ctx);
+      const plan = await this.plan(req, ctx, image);
       if (plan.chosen === undefined) throw new NoCredentialsConfigured(plan.image.name);
       sourceType = plan.chosen.ref.type;
       const lookup = await this.fetch(plan, req.refresh === true);

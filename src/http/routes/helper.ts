@@ -1,10 +1,9 @@
 // The protocols container tools already speak: the docker credential helper (`get`, `list`)
 // and the kubelet credential provider (credentialprovider.kubelet.k8s.io/v1).
-import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import type { ResolveResult } from '../../credentials/resolver.js';
 import { InvalidRequest, isCodedError } from '../../errors.js';
+import { issueCredential } from '../issue.js';
 import { errorResponses } from '../schemas.js';
 
 export const NOT_FOUND_TEXT = 'credentials not found in native keychain';
@@ -41,22 +40,6 @@ function goDuration (ms: number): string {
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const { resolver } = app.broker;
 
-  async function resolveFor (request: FastifyRequest, image: string, audit: string): Promise<ResolveResult> {
-    const parsed = resolver.parseImage(image);
-    await app.authorize(request, { action: 'resolve', registry: parsed.name });
-    try {
-      const result = await resolver.resolve({ image });
-      request.log.info({
-        audit: 'credential', caller: request.caller?.name ?? null, image: audit, registry: result.registry.prefix,
-        source: result.source.ref, level: result.source.level, cache: result.cached ? 'hit' : 'miss', outcome: 'issued'
-      }, 'credential issued');
-      return result;
-    } catch (err) {
-      request.log.info({ audit: 'credential', caller: request.caller?.name ?? null, image: audit, outcome: isCodedError(err) ? err.code : 'INTERNAL' }, 'credential refused');
-      throw err;
-    }
-  }
-
   app.post('/v1/docker-credential-helper/get', {
     schema: {
       tags: ['protocols'],
@@ -73,7 +56,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const serverUrl = request.body;
     const prefix = serverUrlToPrefix(serverUrl);
     try {
-      const result = await resolveFor(request, pseudoImage(prefix), prefix);
+      const result = await issueCredential(app, request, { image: pseudoImage(prefix) }, { auditImage: prefix });
       void reply.header('cache-control', 'no-store');
       return {
         ServerURL: serverUrl.trim(),
@@ -99,7 +82,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     for (const r of app.broker.registries.current().registries) {
       if (r.credentials === undefined) continue;
       try {
-        const result = await resolveFor(request, pseudoImage(r.prefix), r.prefix);
+        const result = await issueCredential(app, request, { image: pseudoImage(r.prefix) }, { auditImage: r.prefix });
         out[r.prefix] = result.tokenType === 'identitytoken' ? '<token>' : result.username;
       } catch {
         // a registry the caller may not use, or whose source fails, is simply not listed
@@ -138,7 +121,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const cacheKeyType = endpoint.prefix.includes('/') ? 'Image' as const : 'Registry' as const;
     const key = endpoint.prefix.includes('/') ? parsed.name : parsed.registry;
     try {
-      const result = await resolveFor(request, image, resolver.describeImage(image));
+      const result = await issueCredential(app, request, { image }, { image: parsed });
       if (result.tokenType !== 'basic') {
         // the kubelet's AuthConfig is username/password only: a token it cannot use is no answer
         request.log.warn({ image, source: result.source.ref, tokenType: result.tokenType }, 'kubelet provider: credential is a token the kubelet cannot use; answering with no auth');

@@ -5,6 +5,8 @@ import { Type } from '@sinclair/typebox';
 import type { ResolveResult } from '../../credentials/resolver.js';
 import { isCodedError } from '../../errors.js';
 import { testRegistry, type RegistryTestResult } from '../../registry/client.js';
+import { formatImageReference } from '../../registry/image-ref.js';
+import { authorizeImage } from '../issue.js';
 import { ImageString, SpecString, errorResponses } from '../schemas.js';
 
 const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/;
@@ -37,15 +39,12 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const body = request.body;
     const image = resolver.parseImage(body.image);
     const endpoint = resolver.endpointFor(image);
-    await app.authorize(request, { action: 'test', registry: image.name });
-    const ctx = {
-      authorizeOverride: async (ref: string) => { await app.authorize(request, { action: 'test', registry: image.name, override: ref }); }
-    };
+    const ctx = await authorizeImage(app, request, 'test', image);
     const req = { image: body.image, ...(body.credentials !== undefined ? { credentials: body.credentials } : {}) };
 
     async function credentialFor (refresh: boolean): Promise<ResolveResult | null> {
       try {
-        return await resolver.resolve({ ...req, refresh }, ctx);
+        return await resolver.resolve({ ...req, refresh }, ctx, image);
       } catch (err) {
         // no credentials configured: test anonymously, as the registry would see a plain pull
         if (isCodedError(err) && err.code === 'NO_CREDENTIALS_CONFIGURED') return null;
@@ -89,7 +88,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       }
     }
     request.log.info({
-      audit: 'test', caller: request.caller?.name ?? null, image: resolver.describeImage(body.image), registry: endpoint.prefix,
+      audit: 'test', caller: request.caller?.name ?? null, image: formatImageReference(image), registry: endpoint.prefix,
       source: resolved?.source.ref ?? null, outcome: result.ok ? 'ok' : result.error?.code ?? 'failed'
     }, 'registry test');
     return {

@@ -124,7 +124,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       const result = await issueCredential(app, request, { image }, { image: parsed });
       if (result.tokenType !== 'basic') {
         // the kubelet's AuthConfig is username/password only: a token it cannot use is no answer
-        request.log.warn({ image, source: result.source.ref, tokenType: result.tokenType }, 'kubelet provider: credential is a token the kubelet cannot use; answering with no auth');
+        request.log.warn({ image: parsed.name, source: result.source.ref, tokenType: result.tokenType }, 'kubelet provider: credential is a token the kubelet cannot use; answering with no auth');
         return { apiVersion: KUBELET_API, kind: 'CredentialProviderResponse' as const, cacheKeyType, cacheDuration: goDuration(60_000), auth: {} };
       }
       // without an expiry, a short default so that a changed Secret reaches the kubelet soon

@@ -2,6 +2,7 @@
 // references and cache state (never values), and cache invalidation.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import { inferApiUrl } from '../../registry/endpoints.js';
 import { errorResponses } from '../schemas.js';
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
@@ -54,7 +55,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         return {
           name: r.name,
           prefix: r.prefix,
-          apiUrl: r.apiUrl ?? app.broker.resolver.endpointFor(app.broker.resolver.parseImage(`${r.prefix}/x`)).apiUrl,
+          apiUrl: r.apiUrl ?? inferApiUrl(r.prefix.split('/')[0] as string),
           default: r.default,
           ...(r.defaultns !== undefined ? { defaultns: r.defaultns } : {}),
           insecure: r.insecure,

@@ -1,10 +1,32 @@
-// One prom-client Registry per app; every metric of SPEC §6 is defined here.
+// One prom-client Registry per app; every metric the README lists is defined here.
 // Label values are bounded sets: never an image, a Secret or a caller name.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { VERSION } from './version.js';
+
+/**
+ * prom-client's gauges named `_total` fail `promtool check metrics` (a `_total` suffix is
+ * for counters); the same numbers stay available per type as nodejs_active_handles,
+ * nodejs_active_requests and nodejs_active_resources (sum them).
+ */
+export const UNLINTED_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'] as const;
+
+/** Buckets for calls to the Kubernetes API, Argo CD and registries: 5 ms to 30 s. */
+const UPSTREAM_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 export function createMetrics (opts: { defaultMetrics?: boolean } = {}) {
   const registry = new Registry();
-  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  if (opts.defaultMetrics !== false) {
+    collectDefaultMetrics({ register: registry });
+    for (const name of UNLINTED_DEFAULT_METRICS) registry.removeSingleMetric(name);
+  }
+
+  const buildInfo = new Gauge({
+    name: 'credbroker_build_info',
+    help: 'Always 1; the labels carry the credbroker version and the Node.js version it runs on',
+    labelNames: ['version', 'node_version'] as const,
+    registers: [registry]
+  });
+  buildInfo.set({ version: VERSION, node_version: process.versions.node }, 1);
 
   const credentialRequests = new Counter({
     name: 'credbroker_credential_requests_total',
@@ -48,6 +70,13 @@ export function createMetrics (opts: { defaultMetrics?: boolean } = {}) {
     labelNames: ['verb', 'resource', 'code'] as const,
     registers: [registry]
   });
+  const kubernetesRequestDuration = new Histogram({
+    name: 'credbroker_kubernetes_request_duration_seconds',
+    help: 'Duration of requests to the Kubernetes API (watches excluded) by verb and resource',
+    labelNames: ['verb', 'resource'] as const,
+    buckets: UPSTREAM_BUCKETS,
+    registers: [registry]
+  });
   const watchRestarts = new Counter({
     name: 'credbroker_kubernetes_watch_restarts_total',
     help: 'Kubernetes watches restarted, by resource and reason (gone, error, closed)',
@@ -60,10 +89,24 @@ export function createMetrics (opts: { defaultMetrics?: boolean } = {}) {
     labelNames: ['endpoint', 'code'] as const,
     registers: [registry]
   });
+  const argocdRequestDuration = new Histogram({
+    name: 'credbroker_argocd_request_duration_seconds',
+    help: 'Duration of requests to the Argo CD API by endpoint (each attempt, failures included)',
+    labelNames: ['endpoint'] as const,
+    buckets: UPSTREAM_BUCKETS,
+    registers: [registry]
+  });
   const registryRequests = new Counter({
     name: 'credbroker_registry_requests_total',
     help: 'Requests to container registries by kind (ping, token, tags) and HTTP status code',
     labelNames: ['kind', 'code'] as const,
+    registers: [registry]
+  });
+  const registryRequestDuration = new Histogram({
+    name: 'credbroker_registry_request_duration_seconds',
+    help: 'Duration of requests to container registries by kind (ping, token, tags), failures included',
+    labelNames: ['kind'] as const,
+    buckets: UPSTREAM_BUCKETS,
     registers: [registry]
   });
   const configReloads = new Counter({
@@ -94,6 +137,7 @@ export function createMetrics (opts: { defaultMetrics?: boolean } = {}) {
 
   return {
     registry,
+    buildInfo,
     credentialRequests,
     cacheHits,
     cacheMisses,
@@ -101,9 +145,12 @@ export function createMetrics (opts: { defaultMetrics?: boolean } = {}) {
     fetchDuration,
     extRuns,
     kubernetesRequests,
+    kubernetesRequestDuration,
     watchRestarts,
     argocdRequests,
+    argocdRequestDuration,
     registryRequests,
+    registryRequestDuration,
     configReloads,
     configLastReloadSuccess,
     authDecisions,

@@ -266,7 +266,8 @@ export class ArgocdClient {
     if (token !== undefined) headers.authorization = `Bearer ${token}`;
     const send = this.options.plaintext === true ? httpRequest : httpsRequest;
     const metrics = this.options.metrics;
-    const count = (code: string): void => { metrics?.argocdRequests.inc({ endpoint, code }); };
+    const timer = metrics?.argocdRequestDuration.startTimer({ endpoint });
+    const count = (code: string): void => { timer?.(); metrics?.argocdRequests.inc({ endpoint, code }); };
 
     return await new Promise<Answer>((resolve, reject) => {
       let settled = false;

@@ -89,6 +89,7 @@ export class KubeApplications implements ApplicationSource {
 
   private async fetch (name: string, ns: string): Promise<ApplicationInfo | undefined> {
     let obj: unknown;
+    const timer = this.opts.metrics?.kubernetesRequestDuration.startTimer({ verb: 'get', resource: PLURAL });
     try {
       obj = await this.objects.getNamespacedCustomObject(
         { group: GROUP, version: VERSION, namespace: ns, plural: PLURAL, name },
@@ -116,6 +117,8 @@ export class KubeApplications implements ApplicationSource {
         throw new KubernetesForbidden(`the Kubernetes API refused get ${RESOURCE} in namespace ${ns} (${status})`);
       }
       throw new KubernetesUnavailable(`the Kubernetes API answered ${status} to get ${RESOURCE} in namespace ${ns}`);
+    } finally {
+      timer?.();
     }
     this.count('200');
     const meta = isObject(obj) && isObject(obj.metadata) ? obj.metadata : {};

@@ -12,7 +12,7 @@ import { ConfigError, KubernetesForbidden, KubernetesUnavailable, isCodedError }
 import type { Settings } from '../config/settings.js';
 import type { Metrics } from '../metrics.js';
 
-export type KubeMetrics = Pick<Metrics, 'kubernetesRequests'>;
+export type KubeMetrics = Pick<Metrics, 'kubernetesRequests'> & Partial<Pick<Metrics, 'kubernetesRequestDuration'>>;
 
 const ROTATING_TOKEN_PROVIDER = 'credbroker-token-file';
 const MAX_TOKEN_BYTES = 64 * 1024;
@@ -200,11 +200,14 @@ export async function kubeRequest<T> (
   opts: { metrics?: KubeMetrics, timeoutMs?: number } = {}
 ): Promise<T> {
   let info: HttpInfo<T>;
+  const timer = opts.metrics?.kubernetesRequestDuration?.startTimer({ verb: req.verb, resource: req.resource });
   try {
     info = await call(requestOptions(opts.timeoutMs));
   } catch (err) {
     countRequest(opts.metrics, req, statusOf(err) ?? 'error');
     throw toKubeError(err, req);
+  } finally {
+    timer?.();
   }
   countRequest(opts.metrics, req, info.httpStatusCode);
   return info.data;

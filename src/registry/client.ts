@@ -208,6 +208,7 @@ async function request (
   init: { method?: 'GET' | 'POST', headers?: Record<string, string>, body?: string }
 ): Promise<Response> {
   await t.limiter.take();
+  const timer = t.metrics?.registryRequestDuration.startTimer({ kind });
   const mod = u.protocol === 'https:' ? https : http;
   const headers: Record<string, string> = { 'user-agent': USER_AGENT, accept: 'application/json', ...init.headers };
   if (init.body !== undefined) headers['content-length'] = String(Buffer.byteLength(init.body));
@@ -248,6 +249,8 @@ async function request (
     t.metrics?.registryRequests.inc({ kind, code: 'error' });
     if (err instanceof RegistryError) throw err;
     throw networkError(err as NodeJS.ErrnoException, u);
+  } finally {
+    timer?.();
   }
 }
 

@@ -110,6 +110,8 @@ t.test('reads an application with the bearer token', async (t) => {
   t.equal(fake.requests[0]?.query.has('appNamespace'), false);
   t.equal(fake.requests[0]?.token, TOKEN);
   t.equal(await counterValue(metrics, { endpoint: 'application', code: '200' }), 2);
+  const timed = (await metrics.argocdRequestDuration.get()).values.find((v) => v.metricName?.endsWith('_count') === true && v.labels.endpoint === 'application');
+  t.equal(timed?.value, 2, 'both reads are timed in credbroker_argocd_request_duration_seconds');
   checkAnswers(t, fake);
 });
 
@@ -210,6 +212,7 @@ t.test('a slow Argo CD times out', async (t) => {
   t.match(err.message, /no answer within 100 ms/);
   t.equal(fake.count(), 2, 'retried once as configured');
   t.equal(await counterValue(metrics, { endpoint: 'version', code: 'timeout' }), 2);
+  t.equal((await metrics.argocdRequestDuration.get()).values.find((v) => v.metricName?.endsWith('_count') === true && v.labels.endpoint === 'version')?.value, 2, 'timed-out attempts are timed too');
 });
 
 t.test('answers are bounded in size and must be JSON', async (t) => {

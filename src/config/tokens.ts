@@ -2,14 +2,21 @@
 // constant-time lookup of a presented bearer token by its SHA-256.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
+import { Type } from '@sinclair/typebox';
 import { ConfigError } from '../errors.js';
-import { reloadReporter, type ConfigFileOptions } from './policy.js';
+import { checkShape } from './schema.js';
+import { reloadReporter, type ConfigFileOptions } from './reload.js';
 import { ReloadingFile } from './watch.js';
 
 export const MAX_TOKENS_BYTES = 256 * 1024;
 const MAX_TOKENS = 10_000;
-const NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,126}[A-Za-z0-9])?$/;
-const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
+
+export const TokensFileSchema = Type.Object({
+  tokens: Type.Array(Type.Object({
+    name: Type.String({ pattern: '^[A-Za-z0-9]([A-Za-z0-9._-]{0,126}[A-Za-z0-9])?$', description: '1-128 letters, digits, ".", "_" or "-"' }),
+    sha256: Type.String({ pattern: '^[0-9a-fA-F]{64}$', description: 'the 64 hex digits of the SHA-256 of the token' })
+  }, { additionalProperties: false, description: 'a token has a name and a sha256' }), { maxItems: MAX_TOKENS })
+}, { additionalProperties: false, description: 'the file has a tokens list' });
 
 export interface StaticTokenEntry {
   name: string
@@ -18,10 +25,6 @@ export interface StaticTokenEntry {
 
 export interface StaticTokens {
   readonly entries: readonly StaticTokenEntry[]
-}
-
-function isRecord (v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** Parse the token file's text; throws ConfigError naming the entry and key. Never quotes a digest. */
@@ -34,29 +37,12 @@ export function parseTokens (text: string, label = 'tokens file'): StaticTokens 
     throw new ConfigError(label, `not valid YAML: ${String((err as Error).message).split('\n')[0]}`);
   }
   if (doc === null || doc === undefined) throw new ConfigError(label, 'is empty (write "tokens: []" to refuse every token)');
-  if (!isRecord(doc)) throw new ConfigError(label, 'must be a mapping with a tokens list');
-  for (const k of Object.keys(doc)) {
-    if (k !== 'tokens') throw new ConfigError(`${label} ${k}`, 'unknown key (allowed: tokens)');
-  }
-  const list = doc.tokens;
-  if (!Array.isArray(list)) throw new ConfigError(`${label} tokens`, 'must be a list');
-  if (list.length > MAX_TOKENS) throw new ConfigError(`${label} tokens`, `more than ${MAX_TOKENS} entries`);
+  const { tokens } = checkShape(TokensFileSchema, doc, label);
   const names = new Set<string>();
   const digests = new Set<string>();
-  const entries = list.map((raw, i): StaticTokenEntry => {
-    const at = (k: string): string => `${label} tokens[${i}]${k === '' ? '' : '.' + k}`;
-    if (!isRecord(raw)) throw new ConfigError(at(''), 'must be a mapping with name and sha256');
-    for (const k of Object.keys(raw)) {
-      if (k !== 'name' && k !== 'sha256') throw new ConfigError(at(k), 'unknown key (allowed: name, sha256)');
-    }
-    const { name, sha256 } = raw;
-    if (typeof name !== 'string' || !NAME.test(name)) {
-      throw new ConfigError(at('name'), 'must be 1-128 letters, digits, ".", "_" or "-"');
-    }
+  const entries = tokens.map(({ name, sha256 }, i): StaticTokenEntry => {
+    const at = (k: string): string => `${label} tokens[${i}].${k}`;
     if (names.has(name)) throw new ConfigError(at('name'), `"${name}" appears twice`);
-    if (typeof sha256 !== 'string' || !SHA256_HEX.test(sha256)) {
-      throw new ConfigError(at('sha256'), 'must be the 64 hex digits of the SHA-256 of the token');
-    }
     const hex = sha256.toLowerCase();
     if (digests.has(hex)) throw new ConfigError(at('sha256'), 'the same token is listed twice');
     names.add(name);

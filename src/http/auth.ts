@@ -7,7 +7,7 @@ import type { Settings } from '../config/settings.js';
 import {
   defaultPolicy, describeOverride, evaluate, policyNamesCaller,
   type Caller, type Policy, type PolicyAction, type PolicyDecision, type PolicyRequest
-} from '../config/policy.js';
+} from '../policy/policy.js';
 import { lookupToken, type StaticTokens } from '../config/tokens.js';
 import { formatReference } from '../credentials/reference.js';
 import type { CredentialReference } from '../credentials/types.js';
@@ -16,7 +16,7 @@ import {
 } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 
-export type { Caller } from '../config/policy.js';
+export type { Caller } from '../policy/policy.js';
 
 export interface TokenReviewResult {
   authenticated: boolean

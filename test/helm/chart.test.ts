@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
-import { evaluate, parsePolicy } from '../../src/config/policy.js';
+import { evaluate, parsePolicy } from '../../src/policy/policy.js';
 import { parseRegistriesConf } from '../../src/config/registries.js';
 import { loadSettings, SETTINGS } from '../../src/config/settings.js';
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import Fastify, { type FastifyInstance } from 'fastify';
 import t, { type Test } from 'tap';
-import { openPolicyFile, parsePolicy, type Policy } from '../../src/config/policy.js';
+import { openPolicyFile, parsePolicy, type Policy } from '../../src/policy/policy.js';
 import { loadSettings, type Settings } from '../../src/config/settings.js';
 import { openTokensFile, parseTokens, type StaticTokens } from '../../src/config/tokens.js';
 import { KubernetesUnavailable, type CodedError } from '../../src/errors.js';

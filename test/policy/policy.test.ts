@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import {
   defaultPolicy, evaluate, openPolicyFile, parsePolicy, policyNamesCaller, type Caller
-} from '../../src/config/policy.js';
+} from '../../src/policy/policy.js';
 import { ConfigError } from '../../src/errors.js';
 import { createMetrics } from '../../src/metrics.js';
 
@@ -23,6 +23,7 @@ rules:
     actions: [resolve, explain, test, validate, registries, status, invalidate]
     registries: ["ghcr.io", "*.dkr.ecr.*.amazonaws.com"]
     overrides: ["pullsecret:argocd/*", "secret:argocd/*"]
+    applications: ["argocd/*"]
 `;
 
 t.test('the SPEC example policy', async (t) => {
@@ -137,6 +138,34 @@ rules:
   t.notMatch(denied.reason, /hunter2/, 'an unrecognised reference is not quoted');
 });
 
+t.test('applications a caller may name', async (t) => {
+  const p = parsePolicy(`
+rules:
+  - subjects: ["system:serviceaccount:argocd:*"]
+    actions: [resolve, explain]
+    applications: ["argocd/*", "team-a/web-*"]
+  - subjects: ["static:ci"]
+    actions: [resolve]
+    applications: ["*"]
+  - subjects: ["static:plain"]
+    actions: [resolve]
+`);
+  const updater = sa('argocd', 'argocd-image-updater');
+  const ok = (caller: Caller, application: string): boolean => evaluate(p, { caller, action: 'resolve', application }).allowed;
+  t.ok(ok(updater, 'argocd/guestbook'));
+  t.ok(ok(updater, 'team-a/web-frontend'));
+  t.notOk(ok(updater, 'team-a/api'), 'a name outside the glob');
+  t.notOk(ok(updater, 'team-b/guestbook'), 'another namespace');
+  t.notOk(ok(updater, 'argocd/guestbook/extra'), '* stays within one segment');
+  t.ok(ok(ci, 'anywhere/anything'), 'a lone * is every Application');
+  const plain: Caller = { name: 'static:plain', groups: [], kind: 'static' };
+  t.notOk(ok(plain, 'argocd/guestbook'), 'a rule without applications grants none');
+  t.ok(evaluate(p, { caller: plain, action: 'resolve' }).allowed, 'the same request without an application');
+  t.match(evaluate(p, { caller: updater, action: 'resolve', application: 'team-b/guestbook' }),
+    { allowed: false, rule: 0, reason: /caller system:serviceaccount:argocd:argocd-image-updater to name application team-b\/guestbook/ });
+  t.same(parsePolicy(SPEC_EXAMPLE).rules[0]?.applications, ['argocd/*']);
+});
+
 t.test('strict validation names the rule and key', async (t) => {
   const bad: Array<[string, RegExp]> = [
     ['rules:\n  - subjects: [a]\n    actions: [resolve]\n    verbs: [x]\n', /rules\[0\]\.verbs: unknown key/],
@@ -158,7 +187,14 @@ t.test('strict validation names the rule and key', async (t) => {
     ['rules: {}\n', /rules: must be a list/],
     ['policy: []\n', /policy policy: unknown key/],
     ['', /is empty/],
-    ['rules: [\n', /not valid YAML/]
+    ['rules: [\n', /not valid YAML/],
+    ['rules:\n  - subjects: [a]\n    actions: [resolve]\n    applications: ["argocd"]\n', /rules\[0\]\.applications\[0\]: .*<namespace>\/<name>/],
+    ['rules:\n  - subjects: [a]\n    actions: [resolve]\n    applications: ["argocd/a/b"]\n', /rules\[0\]\.applications\[0\]/],
+    ['rules:\n  - subjects: [a]\n    actions: [resolve]\n    applications: ["Argocd/App"]\n', /rules\[0\]\.applications\[0\]/],
+    ['rules:\n  - subjects: [a]\n    actions: [resolve]\n    applications: argocd/*\n', /rules\[0\]\.applications: must be a list/],
+    ['rule:\n  - subjects: [a]\n', /policy rule: unknown key \(allowed: rules\)/],
+    ['rules:\n  - subject: [a]\n    actions: [resolve]\n', /rules\[0\]\.subject: unknown key \(allowed: subjects, actions, registries, overrides, applications\)/],
+    ['rules:\n  - subjects: ["' + 'a'.repeat(600) + '"]\n    actions: [resolve]\n', /rules\[0\]\.subjects\[0\]: longer than 512 characters/]
   ];
   for (const [text, re] of bad) {
     t.throws(() => parsePolicy(text), re, re.source);

@@ -1,24 +1,23 @@
-// Caller authorization policy (SPEC §5): YAML parsing with strict validation, the built-in
-// defaults when no policy file is given, and evaluation. Deny unless a rule allows.
+// Caller authorization policy (the README's "Callers" section): compiling the rules of a
+// policy file, the built-in defaults when there is none, and evaluation. Deny unless a rule allows.
 import { parse as parseYaml } from 'yaml';
+import { reloadReporter, type ConfigFileOptions } from '../config/reload.js';
+import { checkShape } from '../config/schema.js';
+import type { Settings } from '../config/settings.js';
+import { ReloadingFile } from '../config/watch.js';
 import { ConfigError } from '../errors.js';
-import type { Metrics } from '../metrics.js';
-import type { Settings } from './settings.js';
-import { ReloadingFile, type ReloadResult } from './watch.js';
+import {
+  MAX_POLICY_BYTES, POLICY_ACTIONS, PolicyFileSchema,
+  type PolicyAction, type PolicyRule
+} from './schema.js';
 
-export const POLICY_ACTIONS = ['resolve', 'explain', 'test', 'validate', 'registries', 'status', 'invalidate'] as const;
-export type PolicyAction = typeof POLICY_ACTIONS[number];
+export { MAX_POLICY_BYTES, POLICY_ACTIONS, type PolicyAction, type PolicyRule } from './schema.js';
 
 /** Actions that act on a registry: a rule restricted to some registries needs the request to name one. */
 const REGISTRY_SCOPED: ReadonlySet<PolicyAction> = new Set(['resolve', 'explain', 'test', 'invalidate']);
 
 const REFERENCE_TYPES = ['pullsecret', 'secret', 'env', 'ext', 'serviceaccount'] as const;
 const PROCESS_TYPES = new Set(['env', 'ext']);
-
-export const MAX_POLICY_BYTES = 1024 * 1024;
-const MAX_RULES = 1000;
-const MAX_PATTERNS = 1000;
-const MAX_PATTERN_LENGTH = 512;
 
 export type CallerKind = 'serviceaccount' | 'user' | 'static' | 'anonymous';
 
@@ -29,13 +28,6 @@ export interface Caller {
   kind: CallerKind
 }
 
-export interface PolicyRule {
-  subjects: string[]
-  actions: PolicyAction[]
-  registries?: string[]
-  overrides?: string[]
-}
-
 interface SubjectMatcher { on: 'name' | 'user' | 'group', re: RegExp }
 interface OverrideMatcher { any: boolean, re?: RegExp }
 
@@ -44,6 +36,7 @@ interface CompiledRule {
   actions: ReadonlySet<PolicyAction>
   registries?: RegExp[]
   overrides: OverrideMatcher[]
+  applications: RegExp[]
 }
 
 export interface Policy {
@@ -59,6 +52,8 @@ export interface PolicyRequest {
   registry?: string
   /** a request's own credential reference (`pullsecret:argocd/x`) */
   override?: string
+  /** the Argo CD Application the request names, as `namespace/name` */
+  application?: string
 }
 
 export interface PolicyDecision {
@@ -81,10 +76,8 @@ function segmentGlob (glob: string, sep: string, flags = ''): RegExp {
   return new RegExp('^' + glob.split('*').map(escapeRe).join(any) + '$', flags);
 }
 
-function checkGlob (glob: unknown, where: () => string): string {
-  if (typeof glob !== 'string') throw new ConfigError(where(), 'must be a string');
-  if (glob === '') throw new ConfigError(where(), 'must not be empty');
-  if (glob.length > MAX_PATTERN_LENGTH) throw new ConfigError(where(), `longer than ${MAX_PATTERN_LENGTH} characters`);
+/** The schema has checked that it is a non-empty string of bounded length; this checks the glob. */
+function checkGlob (glob: string, where: () => string): string {
   if (GLOB_FORBIDDEN.test(glob)) {
     throw new ConfigError(where(), `"${glob}": whitespace, control characters and ? [ ] { } \\ are not allowed (only * globs)`);
   }
@@ -94,7 +87,7 @@ function checkGlob (glob: unknown, where: () => string): string {
 
 // Subjects: caller-name globs (`*` stays within one `:`-separated part; a lone `*` is every
 // caller that is not a Kubernetes user), `user:<glob>` for Kubernetes users, `group:<glob>`.
-function compileSubject (subject: unknown, where: () => string): SubjectMatcher {
+function compileSubject (subject: string, where: () => string): SubjectMatcher {
   const glob = checkGlob(subject, where);
   for (const on of ['group', 'user'] as const) {
     if (glob.startsWith(`${on}:`)) {
@@ -118,7 +111,7 @@ const REGISTRY_PATH_GLOB = /^[a-z0-9*]([a-z0-9*._-]*[a-z0-9*])?$/;
 
 // Registries: prefix globs, `*` within one DNS label or one path segment; `ghcr.io` allows
 // `ghcr.io/...` and `ghcr.io/team-a` allows `ghcr.io/team-a/...` (whole segments only).
-function compileRegistry (pattern: unknown, where: () => string): RegExp {
+function compileRegistry (pattern: string, where: () => string): RegExp {
   const glob = checkGlob(pattern, where);
   if (glob.includes('://')) throw new ConfigError(where(), `"${glob}": a registry prefix has no scheme`);
   const [host = '', ...path] = glob.split('/');
@@ -146,7 +139,7 @@ export function canonicalRegistry (registry: string): string {
 // Overrides: reference globs. `*` alone matches every reference *except* `env:` and `ext:`,
 // which only a pattern starting with `env:`/`ext:` matches: a caller must never reach the
 // service's own environment or programs unless the policy says so in as many words.
-function compileOverride (pattern: unknown, where: () => string): OverrideMatcher {
+function compileOverride (pattern: string, where: () => string): OverrideMatcher {
   const glob = checkGlob(pattern, where);
   if (glob === '*') return { any: true };
   const colon = glob.indexOf(':');
@@ -171,66 +164,35 @@ function overrideType (override: string): string {
   return colon === -1 ? '' : override.slice(0, colon);
 }
 
-function isRecord (v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
+const APPLICATION_SEGMENT = /^[a-z0-9*]([a-z0-9*.-]*[a-z0-9*])?$/;
+
+// Applications: `namespace/name` globs, `*` within one segment; a lone `*` is every Application.
+function compileApplication (pattern: string, where: () => string): RegExp {
+  const glob = checkGlob(pattern, where);
+  if (glob === '*') return segmentGlob(glob, '/');
+  const parts = glob.split('/');
+  if (parts.length !== 2 || !parts.every((p) => APPLICATION_SEGMENT.test(p))) {
+    throw new ConfigError(where(), `"${glob}" must be <namespace>/<name> (lower-case, * globs within a segment) or *`);
+  }
+  return segmentGlob(glob, '/');
 }
 
-function stringList (v: unknown, where: string, allowEmpty: boolean): unknown[] {
-  if (!Array.isArray(v)) throw new ConfigError(where, 'must be a list');
-  if (v.length === 0 && !allowEmpty) throw new ConfigError(where, 'must not be empty');
-  if (v.length > MAX_PATTERNS) throw new ConfigError(where, `more than ${MAX_PATTERNS} entries`);
-  return v;
-}
-
-const RULE_KEYS = new Set(['subjects', 'actions', 'registries', 'overrides']);
-
-/** Validate and compile rules; `label` prefixes the key in errors (`policy rules[2].actions`). */
-export function compilePolicy (rules: unknown, label = 'policy'): Policy {
-  const at = (key: string): string => `${label} ${key}`;
-  if (!Array.isArray(rules)) throw new ConfigError(at('rules'), 'must be a list');
-  if (rules.length > MAX_RULES) throw new ConfigError(at('rules'), `more than ${MAX_RULES} rules`);
-  const out: PolicyRule[] = [];
-  const compiled: CompiledRule[] = [];
-  rules.forEach((raw, i) => {
-    const key = (k: string): string => at(`rules[${i}]${k === '' ? '' : '.' + k}`);
-    if (!isRecord(raw)) throw new ConfigError(key(''), 'must be a mapping with subjects and actions');
-    for (const k of Object.keys(raw)) {
-      if (!RULE_KEYS.has(k)) throw new ConfigError(key(k), `unknown key (allowed: ${[...RULE_KEYS].join(', ')})`);
-    }
-    if (raw.subjects === undefined) throw new ConfigError(key('subjects'), 'is required');
-    if (raw.actions === undefined) throw new ConfigError(key('actions'), 'is required');
-    const subjects = stringList(raw.subjects, key('subjects'), false);
-    const actions = stringList(raw.actions, key('actions'), false);
-    const rule: PolicyRule = { subjects: [], actions: [] };
-    const c: CompiledRule = { subjects: [], actions: new Set(), overrides: [] };
-    subjects.forEach((s, j) => {
-      c.subjects.push(compileSubject(s, () => key(`subjects[${j}]`)));
-      rule.subjects.push(s as string);
-    });
-    actions.forEach((a, j) => {
-      if (typeof a !== 'string' || !(POLICY_ACTIONS as readonly string[]).includes(a)) {
-        throw new ConfigError(key(`actions[${j}]`), `unknown action ${JSON.stringify(a)} (allowed: ${POLICY_ACTIONS.join(', ')})`);
-      }
-      (c.actions as Set<PolicyAction>).add(a as PolicyAction);
-      rule.actions.push(a as PolicyAction);
-    });
-    if (raw.registries !== undefined) {
-      const registries = stringList(raw.registries, key('registries'), false);
-      c.registries = registries.map((r, j) => compileRegistry(r, () => key(`registries[${j}]`)));
-      rule.registries = registries as string[];
-    }
-    if (raw.overrides !== undefined) {
-      const overrides = stringList(raw.overrides, key('overrides'), true);
-      c.overrides = overrides.map((o, j) => compileOverride(o, () => key(`overrides[${j}]`)));
-      rule.overrides = overrides as string[];
-    }
-    out.push(rule);
-    compiled.push(c);
+/** Compile rules the schema has accepted; `label` prefixes the key in errors (`policy rules[2].registries[0]`). */
+export function compilePolicy (rules: readonly PolicyRule[], label = 'policy'): Policy {
+  const compiled = rules.map((rule, i): CompiledRule => {
+    const key = (k: string) => () => `${label} rules[${i}].${k}`;
+    return {
+      subjects: rule.subjects.map((s, j) => compileSubject(s, key(`subjects[${j}]`))),
+      actions: new Set(rule.actions),
+      ...(rule.registries === undefined ? {} : { registries: rule.registries.map((r, j) => compileRegistry(r, key(`registries[${j}]`))) }),
+      overrides: (rule.overrides ?? []).map((o, j) => compileOverride(o, key(`overrides[${j}]`))),
+      applications: (rule.applications ?? []).map((a, j) => compileApplication(a, key(`applications[${j}]`)))
+    };
   });
-  return { rules: out, compiled };
+  return { rules, compiled };
 }
 
-/** Parse a policy file's text (SPEC §5); throws ConfigError naming the rule index and key. */
+/** Parse a policy file's text; throws ConfigError naming the rule index and key. */
 export function parsePolicy (text: string, label = 'policy'): Policy {
   if (Buffer.byteLength(text) > MAX_POLICY_BYTES) throw new ConfigError(label, `larger than ${MAX_POLICY_BYTES} bytes`);
   let doc: unknown;
@@ -240,12 +202,7 @@ export function parsePolicy (text: string, label = 'policy'): Policy {
     throw new ConfigError(label, `not valid YAML: ${String((err as Error).message).split('\n')[0]}`);
   }
   if (doc === null || doc === undefined) throw new ConfigError(label, 'is empty (write "rules: []" to deny every request)');
-  if (!isRecord(doc)) throw new ConfigError(label, 'must be a mapping with a rules list');
-  for (const k of Object.keys(doc)) {
-    if (k !== 'rules') throw new ConfigError(`${label} ${k}`, 'unknown key (allowed: rules)');
-  }
-  if (doc.rules === undefined) throw new ConfigError(`${label} rules`, 'is required');
-  return compilePolicy(doc.rules, label);
+  return compilePolicy(checkShape(PolicyFileSchema, doc, label).rules, label);
 }
 
 /**
@@ -295,7 +252,8 @@ function overrideMatches (m: OverrideMatcher, override: string): boolean {
 export function evaluate (policy: Policy, req: PolicyRequest): PolicyDecision {
   const registry = req.registry === undefined ? undefined : canonicalRegistry(req.registry);
   const override = req.override === undefined ? undefined : canonicalOverride(req.override);
-  // how far the closest rule got: 0 none, 1 subject, 2 action, 3 registry
+  const application = req.application;
+  // how far the closest rule got: 0 none, 1 subject, 2 action, 3 registry, 4 application
   let best = 0;
   let bestRule: number | undefined;
   for (let i = 0; i < policy.compiled.length; i++) {
@@ -308,6 +266,8 @@ export function evaluate (policy: Policy, req: PolicyRequest): PolicyDecision {
       if (registry === undefined ? REGISTRY_SCOPED.has(req.action) : !r.registries.some((re) => re.test(registry))) continue;
     }
     if (best < 3) { best = 3; bestRule = i; }
+    if (application !== undefined && !r.applications.some((re) => re.test(application))) continue;
+    if (best < 4) { best = 4; bestRule = i; }
     if (override !== undefined && !r.overrides.some((m) => overrideMatches(m, override))) continue;
     return { allowed: true, rule: i, reason: `rule ${i} allows ${req.action}` };
   }
@@ -321,32 +281,10 @@ export function evaluate (policy: Policy, req: PolicyRequest): PolicyDecision {
       ? `${who} may ${req.action} only on named registries`
       : `no policy rule allows ${who} to ${req.action} on registry ${registry}`;
       break;
+    case 3: decision.reason = `no policy rule allows ${who} to name application ${application ?? ''}`; break;
     default: decision.reason = `no policy rule allows ${who} to use ${describeOverride(override ?? '')} as credentials`;
   }
   return decision;
-}
-
-/** The log calls a reloading config file makes (a pino or Fastify logger fits). */
-export interface ReloadLog {
-  info (obj: object, msg: string): void
-  error (obj: object, msg: string): void
-}
-
-export interface ConfigFileOptions {
-  metrics?: Metrics
-  log?: ReloadLog
-  intervalMs?: number
-  debounceMs?: number
-}
-
-/** Shared by the policy and the token file: count and log every reload, keep the last good value. */
-export function reloadReporter (file: string, setting: string, opts: ConfigFileOptions) {
-  return (result: ReloadResult, error?: ConfigError): void => {
-    opts.metrics?.configReloads.inc({ file, result });
-    opts.metrics?.configLastReloadSuccess.set({ file }, result === 'success' ? 1 : 0);
-    if (result === 'success') opts.log?.info({ file, setting }, `${file} reloaded`);
-    else opts.log?.error({ file, setting, error: error?.message }, `${file} reload failed; keeping the last good version`);
-  };
 }
 
 /** Loads AUTH_POLICY_PATH (throws ConfigError at start) and follows its changes. */

@@ -6,29 +6,45 @@ import { CliError, callService, readStdin, serviceError, serviceOptionsFromEnv }
 const API_VERSION = 'credentialprovider.kubelet.k8s.io/v1';
 const MAX_STDIN = 1024 * 1024;
 const NAME = 'credbroker-kubelet-provider';
+/** what Go's time.ParseDuration reads, as far as a cache duration goes */
+const GO_DURATION = /^(?:0|(?:[0-9]+(?:\.[0-9]+)?(?:h|m|s|ms|us|µs|ns))+)$/;
 
 function object (v: unknown): Record<string, unknown> | undefined {
   return v !== null && typeof v === 'object' && !Array.isArray(v) ? v as Record<string, unknown> : undefined;
 }
 
+/**
+ * The service's answer re-built from the fields of a v1 CredentialProviderResponse only: the
+ * kubelet decodes strictly and drops an answer with any field it does not know.
+ */
 function checkResponse (v: unknown): Record<string, unknown> {
   const o = object(v);
   if (o === undefined || o.kind !== 'CredentialProviderResponse' || o.apiVersion !== API_VERSION) {
     throw new CliError(`credbroker answered without a ${API_VERSION} CredentialProviderResponse`);
   }
-  if (o.cacheKeyType !== undefined && !['Image', 'Registry', 'Global'].includes(o.cacheKeyType as string)) {
-    throw new CliError('credbroker answered with an unknown cacheKeyType');
+  if (!['Image', 'Registry', 'Global'].includes(o.cacheKeyType as string)) {
+    throw new CliError('credbroker answered without a known cacheKeyType');
+  }
+  if (o.cacheDuration !== undefined && (typeof o.cacheDuration !== 'string' || !GO_DURATION.test(o.cacheDuration))) {
+    throw new CliError('credbroker answered with a cacheDuration that is not a duration');
   }
   const auth = o.auth === undefined ? {} : object(o.auth);
   if (auth === undefined) throw new CliError('credbroker answered with an auth that is not a map');
-  for (const entry of Object.values(auth)) {
+  const out: Record<string, { username: string, password: string }> = {};
+  for (const [key, entry] of Object.entries(auth)) {
     const e = object(entry);
-    if (e === undefined || (e.username !== undefined && typeof e.username !== 'string') ||
-        (e.password !== undefined && typeof e.password !== 'string')) {
+    if (e === undefined || typeof e.username !== 'string' || typeof e.password !== 'string') {
       throw new CliError('credbroker answered with an auth entry without username and password strings');
     }
+    out[key] = { username: e.username, password: e.password };
   }
-  return o;
+  return {
+    apiVersion: API_VERSION,
+    kind: 'CredentialProviderResponse',
+    cacheKeyType: o.cacheKeyType,
+    ...(o.cacheDuration !== undefined ? { cacheDuration: o.cacheDuration } : {}),
+    auth: out
+  };
 }
 
 async function main (): Promise<number> {

@@ -177,19 +177,20 @@ t.test('kubelet credential provider: response shape, cache key and duration', as
   const ghcr = await kubelet(app, req('ghcr.io/org/app:1.2'));
   t.equal(ghcr.statusCode, 200);
   t.equal(ghcr.headers['cache-control'], 'no-store');
-  t.same(ghcr.json(), {
+  const { cacheDuration: ghcrDuration, ...ghcrRest } = ghcr.json();
+  t.same(ghcrRest, {
     apiVersion: KUBELET_API,
     kind: 'CredentialProviderResponse',
-    cacheKeyType: 'Registry',
-    cacheDuration: '1h0m0s',
-    auth: { 'ghcr.io': { username: 'ghcr-user', password: PW.ghcr } }
-  }, 'credsexpire 1h becomes the Go duration 1h0m0s, auth keyed by registry host');
+    cacheKeyType: 'Image',
+    auth: { 'ghcr.io/org/app': { username: 'ghcr-user', password: PW.ghcr } }
+  }, 'ghcr.io/team-a is configured too: keyed by image');
+  t.match(ghcrDuration, /^(30m0s|29m5\ds)$/, 'credsexpire 1h: half of it, as a Go duration');
 
-  const hub = await kubelet(app, req('nginx:1.25'));
+  const hub = await kubelet(app, req('docker.io/library/nginx'));
   t.equal(hub.statusCode, 200);
   const hubBody = hub.json();
-  t.equal(hubBody.cacheKeyType, 'Registry');
-  t.same(hubBody.auth, { 'docker.io': { username: 'hub-user', password: PW.hub } });
+  t.equal(hubBody.cacheKeyType, 'Image', 'a pull secret is matched per image');
+  t.same(hubBody.auth, { 'docker.io/library/nginx': { username: 'hub-user', password: PW.hub } });
   t.equal(hubBody.cacheDuration, '5m0s', 'no credsexpire nor expiry: a short default, so Secret changes reach the kubelet');
 
   const token = await kubelet(app, req('id.example.com/app:1'));
@@ -199,24 +200,26 @@ t.test('kubelet credential provider: response shape, cache key and duration', as
 
   const team = await kubelet(app, req('ghcr.io/team-a/app@sha256:' + 'b'.repeat(64)));
   t.equal(team.statusCode, 200);
-  t.same(team.json(), {
+  const { cacheDuration: teamDuration, ...teamRest } = team.json();
+  t.match(teamDuration, /^4[45]s$/, 'credsexpire 90s: half of it');
+  t.same(teamRest, {
     apiVersion: KUBELET_API,
     kind: 'CredentialProviderResponse',
     cacheKeyType: 'Image',
-    cacheDuration: '1m30s',
     auth: { 'ghcr.io/team-a/app': { username: 'team-a-user', password: PW.teamA } }
   }, 'a path-scoped prefix is cached per image, never for the whole host');
 
   const local = await kubelet(app, req('127.0.0.1:5055/demo/app:1.0'));
-  t.same(local.json().auth, { '127.0.0.1:5055': { username: 'local-user', password: PW.local } }, 'host:port key');
+  t.same(local.json().auth, { '127.0.0.1:5055/demo/app': { username: 'local-user', password: PW.local } }, 'host:port key with the image path');
 
   const ecr = await kubelet(app, req('ecr.example.com/team/app:2'));
   t.equal(ecr.statusCode, 200);
   const ecrBody = ecr.json();
   t.same(ecrBody.auth, { 'ecr.example.com': { username: 'AWS', password: PW.ext } });
-  t.match(ecrBody.cacheDuration, /^\d+h\d+m\d+s$/, 'a Go duration string');
+  t.match(ecrBody.cacheDuration, /^(\d+h)?\d+m\d+s$/, 'a Go duration string');
   const ms = parseDuration(ecrBody.cacheDuration as string);
-  t.ok(ms > 100 * 60_000 && ms <= 2 * 3_600_000, `the script's expiresAt sets the duration (${ecrBody.cacheDuration as string})`);
+  t.ok(ms > 58 * 60_000 && ms <= 3_600_000, `half the life the script's expiresAt gives (${ecrBody.cacheDuration as string})`);
+  t.equal(ecrBody.cacheKeyType, 'Registry', 'one script credential for a host without path-scoped prefixes');
 
   const none = await kubelet(app, req('quay.io/org/app'));
   t.equal(none.statusCode, 200, 'nothing configured: the kubelet pulls anonymously');
@@ -288,7 +291,7 @@ t.test('the kubelet provider bin against the service', async (t) => {
 
   const ok = await run('ghcr.io/org/app:1.2');
   t.equal(ok.code, 0, ok.stderr);
-  t.same(JSON.parse(ok.stdout).auth, { 'ghcr.io': { username: 'ghcr-user', password: PW.ghcr } });
+  t.same(JSON.parse(ok.stdout).auth, { 'ghcr.io/org/app': { username: 'ghcr-user', password: PW.ghcr } });
 
   const none = await run('quay.io/org/app');
   t.equal(none.code, 0, 'nothing configured is an answer, not a failure');

@@ -4,11 +4,14 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { InvalidRequest, isCodedError } from '../../errors.js';
 import { issueCredential } from '../issue.js';
+import { goDuration, kubeletCacheDurationMs, kubeletScope, pathScopedHosts, type KubeletScope, type KubeletSource } from '../kubelet.js';
 import { errorResponses } from '../schemas.js';
 
 export const NOT_FOUND_TEXT = 'credentials not found in native keychain';
 const KUBELET_API = 'credentialprovider.kubelet.k8s.io/v1' as const;
 const KUBELET_DEFAULT_CACHE_MS = 5 * 60_000;
+/** how long the kubelet keeps an answer without credentials */
+const KUBELET_EMPTY_CACHE_MS = 60_000;
 const NO_CREDENTIALS = new Set(['NO_CREDENTIALS_CONFIGURED', 'NO_MATCHING_AUTH_ENTRY']);
 
 /** `https://index.docker.io/v1/`, `127.0.0.1:5055`, `ghcr.io/team-a` → `host[:port][/path]` */
@@ -26,15 +29,6 @@ export function serverUrlToPrefix (serverUrl: string): string {
 /** a representative image name for a registry-level lookup of a server URL */
 export function pseudoImage (prefix: string): string {
   return prefix.includes('/') ? prefix : `${prefix}/credential-helper`;
-}
-
-/** Go's time.Duration String() form, which the kubelet parses */
-function goDuration (ms: number): string {
-  const total = Math.max(0, Math.floor(ms / 1000));
-  const h = Math.floor(total / 3600);
-  const m = Math.floor((total % 3600) / 60);
-  const s = total % 60;
-  return h > 0 ? `${h}h${m}m${s}s` : m > 0 ? `${m}m${s}s` : `${s}s`;
 }
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
@@ -107,9 +101,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
           apiVersion: Type.Literal(KUBELET_API),
           kind: Type.Literal('CredentialProviderResponse'),
           cacheKeyType: Type.Union([Type.Literal('Registry'), Type.Literal('Image'), Type.Literal('Global')]),
-          cacheDuration: Type.Optional(Type.String()),
-          auth: Type.Record(Type.String(), Type.Object({ username: Type.String(), password: Type.String() }))
-        }),
+          cacheDuration: Type.Optional(Type.String({ pattern: '^([0-9]+h)?([0-9]+m)?[0-9]+s$' })),
+          auth: Type.Record(Type.String(), Type.Object({ username: Type.String(), password: Type.String() }, { additionalProperties: false }))
+        }, { additionalProperties: false, description: 'only the fields of credentialprovider.kubelet.k8s.io/v1: the kubelet decodes strictly' }),
         ...errorResponses(400, 401, 403, 429, 502, 503, 504)
       }
     }
@@ -117,35 +111,47 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const { image } = request.body;
     const parsed = resolver.parseImage(image);
     const endpoint = resolver.endpointFor(parsed);
-    // a path-scoped prefix (ghcr.io/team-a) must not be cached for the whole registry host
-    const cacheKeyType = endpoint.prefix.includes('/') ? 'Image' as const : 'Registry' as const;
-    const key = endpoint.prefix.includes('/') ? parsed.name : parsed.registry;
-    try {
-      const result = await issueCredential(app, request, { image }, { image: parsed });
-      if (result.tokenType !== 'basic') {
-        // the kubelet's AuthConfig is username/password only: a token it cannot use is no answer
-        request.log.warn({ image: parsed.name, source: result.source.ref, tokenType: result.tokenType }, 'kubelet provider: credential is a token the kubelet cannot use; answering with no auth');
-        return { apiVersion: KUBELET_API, kind: 'CredentialProviderResponse' as const, cacheKeyType, cacheDuration: goDuration(60_000), auth: {} };
-      }
-      // without an expiry, a short default so that a changed Secret reaches the kubelet soon
-      const untilMs = result.expiresAt !== null
-        ? Date.parse(result.expiresAt) - Date.now()
-        : endpoint.credsExpireMs ?? KUBELET_DEFAULT_CACHE_MS;
+    const host = parsed.registry;
+    const scopeOf = (source: KubeletSource | undefined) => kubeletScope({
+      image: parsed,
+      endpoint,
+      pathScopedHosts: pathScopedHosts(app.broker.registries.current()),
+      source,
+      callerAllowedOnHost: app.allows(request, { action: 'resolve', registry: host })
+    });
+    // only the fields of credentialprovider.kubelet.k8s.io/v1: the kubelet decodes strictly
+    const answer = (scope: KubeletScope, durationMs: number, auth: Record<string, { username: string, password: string }>) => {
+      if (scope.reason !== '') request.log.debug({ image: parsed.name, cacheKeyType: scope.cacheKeyType, why: scope.reason }, 'kubelet provider: answer keyed by image');
       void reply.header('cache-control', 'no-store');
-      return {
-        apiVersion: KUBELET_API,
-        kind: 'CredentialProviderResponse' as const,
-        cacheKeyType,
-        cacheDuration: goDuration(untilMs),
-        auth: { [key]: { username: result.username, password: result.password } }
-      };
+      return { apiVersion: KUBELET_API, kind: 'CredentialProviderResponse' as const, cacheKeyType: scope.cacheKeyType, cacheDuration: goDuration(durationMs), auth };
+    };
+    let result;
+    try {
+      result = await issueCredential(app, request, { image }, { image: parsed });
     } catch (err) {
       if (isCodedError(err) && NO_CREDENTIALS.has(err.code)) {
         // nothing to offer: the kubelet pulls anonymously
-        return { apiVersion: KUBELET_API, kind: 'CredentialProviderResponse' as const, cacheKeyType, cacheDuration: goDuration(60_000), auth: {} };
+        const spec = endpoint.credentialSpec;
+        return answer(scopeOf(spec === undefined ? undefined : { type: spec.reference.type, level: 'registry' }), KUBELET_EMPTY_CACHE_MS, {});
       }
       throw err;
     }
+    const scope = scopeOf({ type: result.source.type, level: result.source.level });
+    if (result.tokenType !== 'basic') {
+      // the kubelet's AuthConfig is username/password only: a token it cannot use is no answer
+      request.log.warn({ image: parsed.name, source: result.source.ref, tokenType: result.tokenType }, 'kubelet provider: credential is a token the kubelet cannot use; answering with no auth');
+      return answer(scope, KUBELET_EMPTY_CACHE_MS, {});
+    }
+    // credsexpire applies to registry-level credentials, counted from the fetch; without any
+    // expiry a short default, so that a changed Secret reaches the kubelet soon
+    const durationMs = kubeletCacheDurationMs({
+      nowMs: Date.now(),
+      fetchedAtMs: Date.parse(result.fetchedAt),
+      expiresAtMs: result.expiresAt === null ? null : Date.parse(result.expiresAt),
+      credsExpireMs: result.source.level === 'registry' ? endpoint.credsExpireMs : undefined,
+      fallbackMs: KUBELET_DEFAULT_CACHE_MS
+    });
+    return answer(scope, durationMs, { [scope.authKey]: { username: result.username, password: result.password } });
   });
 };
 

@@ -9,6 +9,9 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
+COPY scripts/build-kubelet-provider.mjs ./scripts/
+# dist/bin/credbroker-kubelet-provider: the kubelet plugin as one executable, for the chart's DaemonSet
+RUN npm run build:kubelet-provider
 
 FROM ${NODE_IMAGE} AS prod-deps
 WORKDIR /app

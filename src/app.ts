@@ -133,6 +133,7 @@ export async function buildApp (opts: BuildOptions): Promise<FastifyInstance> {
       extTimeoutMs: settings.extTimeoutMs,
       extMaxOutputBytes: settings.extMaxOutputBytes,
       cacheMaxStaleMs: settings.cacheMaxStaleMs,
+      annotationSources: settings.annotationSources,
       env: opts.env ?? process.env,
       metrics
     });

@@ -12,6 +12,7 @@ export const Forbidden = createError<[string]>('FORBIDDEN', '%s', 403);
 export const NamespaceNotAllowed = createError<[string]>(
   'NAMESPACE_NOT_ALLOWED', 'namespace %s is not in SECRET_NAMESPACES', 403);
 export const OverrideNotAllowed = createError<[string]>('OVERRIDE_NOT_ALLOWED', '%s', 403);
+export const AnnotationSourceNotAllowed = createError<[string]>('ANNOTATION_SOURCE_NOT_ALLOWED', '%s', 403);
 export const NoCredentialsConfigured = createError<[string]>(
   'NO_CREDENTIALS_CONFIGURED', 'no credentials configured for %s', 404);
 export const ApplicationNotFound = createError<[string]>(

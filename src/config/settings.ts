@@ -10,6 +10,8 @@ export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccoun
 
 export type KubeMode = 'in-cluster' | 'kubeconfig' | 'local';
 export type AuthMode = 'kubernetes' | 'static' | 'none';
+/** `secrets`: pullsecret:/secret: only; `all`: every type, as upstream */
+export type AnnotationSources = 'secrets' | 'all';
 
 export interface Settings {
   host: string
@@ -38,6 +40,8 @@ export interface Settings {
   authTokensFile?: string
   authPolicyPath?: string
   rateLimitPerMinute: number
+  /** which reference types Application annotations may use */
+  annotationSources: AnnotationSources
   extTimeoutMs: number
   extMaxOutputBytes: number
   cacheMaxStaleMs: number
@@ -74,6 +78,7 @@ export const SETTINGS: SettingDef[] = [
   { env: 'AUTH_TOKENS_FILE', help: 'static mode: YAML tokens: [{name, sha256}]' },
   { env: 'AUTH_POLICY_PATH', help: 'authorization policy, reloaded on change' },
   { env: 'RATE_LIMIT_PER_MINUTE', default: '600', help: 'requests per minute per caller under /v1; 0 turns it off' },
+  { env: 'ANNOTATION_SOURCES', default: 'secrets', help: 'reference types Application annotations may use: secrets (pullsecret:, secret:) or all (as upstream)' },
   { env: 'EXT_TIMEOUT', default: '10s', help: 'ext: script timeout' },
   { env: 'EXT_MAX_OUTPUT', default: '65536', help: 'ext: script output cap in bytes' },
   { env: 'CACHE_MAX_STALE', default: '5m', help: 'how long cached credentials may be served when their source is unreachable' },
@@ -248,6 +253,7 @@ export function loadSettings (opts: LoadOptions = {}): Settings {
     authTokensFile,
     authPolicyPath: env.AUTH_POLICY_PATH || undefined,
     rateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', env.RATE_LIMIT_PER_MINUTE, 600, 0, 1_000_000),
+    annotationSources: oneOf('ANNOTATION_SOURCES', env.ANNOTATION_SOURCES, 'secrets', ['secrets', 'all'] as const),
     extTimeoutMs: duration('EXT_TIMEOUT', env.EXT_TIMEOUT, '10s'),
     extMaxOutputBytes: int('EXT_MAX_OUTPUT', env.EXT_MAX_OUTPUT, 65536, 1, 16 * 1024 * 1024),
     cacheMaxStaleMs: duration('CACHE_MAX_STALE', env.CACHE_MAX_STALE, '5m'),

@@ -2,7 +2,7 @@
 // credential reference (request → image → application → registry), fetch it through the cache.
 import { formatDuration } from '../config/duration.js';
 import type { RegistriesConfig } from '../config/registries.js';
-import { ApplicationNotFound, ArgocdUnavailable, KubernetesUnavailable, NoCredentialsConfigured, isCodedError } from '../errors.js';
+import { AnnotationSourceNotAllowed, ApplicationNotFound, ArgocdUnavailable, KubernetesUnavailable, NoCredentialsConfigured, isCodedError } from '../errors.js';
 import type { ApplicationSource } from '../argocd/types.js';
 import { credentialFromAnnotations } from '../argocd/annotations.js';
 import type { SecretStore } from '../kube/secret-store.js';
@@ -66,7 +66,16 @@ interface Plan {
   endpoint: Endpoint
   steps: ExplainStep[]
   chosen?: { ref: CredentialReference, text: string, level: Level }
+  /** the Application's reference is of a type annotations may not use */
+  refused?: Error
 }
+
+/**
+ * Types an Application annotation may name under ANNOTATION_SOURCES=secrets: an allow-list,
+ * so that a type added later (env:, ext: and the cloud types run as the service itself) is
+ * refused until someone decides otherwise. Anyone who may write an Application writes these.
+ */
+const ANNOTATION_SAFE_TYPES: ReadonlySet<string> = new Set(['pullsecret', 'secret']);
 
 export interface ResolverDeps {
   registries: { current (): RegistriesConfig }
@@ -77,6 +86,8 @@ export interface ResolverDeps {
   extTimeoutMs: number
   extMaxOutputBytes: number
   cacheMaxStaleMs: number
+  /** ANNOTATION_SOURCES: `secrets` (default) or `all` */
+  annotationSources?: 'secrets' | 'all'
   env?: NodeJS.ProcessEnv
   metrics?: Metrics
 }
@@ -112,6 +123,7 @@ export class Resolver {
     let sourceType: SourceType | 'none' = 'none';
     try {
       const plan = await this.plan(req, ctx, image);
+      if (plan.refused !== undefined) throw plan.refused;
       if (plan.chosen === undefined) throw new NoCredentialsConfigured(plan.image.name);
       sourceType = plan.chosen.ref.type;
       const lookup = await this.fetch(plan, req.refresh === true);
@@ -164,6 +176,7 @@ export class Resolver {
     try {
       plan = await this.plan(req, ctx, image, endpoint);
       result.steps = plan.steps;
+      if (plan.refused !== undefined) throw plan.refused;
       if (plan.chosen === undefined) throw new NoCredentialsConfigured(image.name);
       result.source = { type: plan.chosen.ref.type, ref: plan.chosen.text, level: plan.chosen.level };
       const before = this.deps.cache.peek(this.cacheKey(plan));
@@ -213,7 +226,14 @@ export class Resolver {
       if (picked.spec !== undefined) {
         const parsed = this.applicable(parseCredentialSpec(picked.spec, { allowRegistryPrefix: true }), image, picked.level, steps);
         if (parsed !== undefined) {
-          plan.chosen = { ref: parsed.reference, text: formatReference(parsed.reference), level: picked.level };
+          const text = formatReference(parsed.reference);
+          if (this.deps.annotationSources !== 'all' && !ANNOTATION_SAFE_TYPES.has(parsed.reference.type)) {
+            const why = `${parsed.reference.type}: references from Application annotations are refused (ANNOTATION_SOURCES=secrets allows pullsecret: and secret: only; ANNOTATION_SOURCES=all allows every type)`;
+            steps.push({ level: picked.level, ref: text, taken: false, reason: why });
+            plan.refused = new AnnotationSourceNotAllowed(`application ${appName} names ${text}: ${why}`);
+            return plan;
+          }
+          plan.chosen = { ref: parsed.reference, text, level: picked.level };
           return plan;
         }
       }

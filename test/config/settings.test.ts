@@ -56,6 +56,7 @@ t.test('defaults with no cluster and no settings: local mode on ./examples', asy
     authAllowNoneInCluster: false,
     authAudiences: ['credbroker'],
     rateLimitPerMinute: 600,
+    annotationSources: 'secrets',
     extTimeoutMs: 10_000,
     extMaxOutputBytes: 65536,
     cacheMaxStaleMs: 300_000,
@@ -148,6 +149,8 @@ t.test('flags win over the environment', async (t) => {
   t.equal(s.argocdPlaintext, true, 'a bare boolean flag means true');
   const kinds = loadSettings(inCluster(d, {}, ['--kube-mode', 'local']));
   t.equal(kinds.kubeMode, 'local');
+  t.equal(loadSettings(local(d, {}, ['--annotation-sources', 'all'])).annotationSources, 'all', '--annotation-sources all');
+  t.equal(loadSettings(local(d, { ANNOTATION_SOURCES: 'all' }, ['--annotation-sources=secrets'])).annotationSources, 'secrets');
   t.same(parseFlags(['serve', '--port', '1', 'x']), { values: { PORT: '1' }, rest: ['serve', 'x'] });
   // every documented setting has a flag
   for (const s of SETTINGS) {
@@ -186,7 +189,9 @@ t.test('every bad value is a ConfigError naming the setting', async (t) => {
     [{ AUTH_ALLOW_NONE_IN_CLUSTER: '2' }, 'AUTH_ALLOW_NONE_IN_CLUSTER', 'not a boolean'],
     [{ RATE_LIMIT_PER_MINUTE: 'lots' }, 'RATE_LIMIT_PER_MINUTE', 'not a number'],
     [{ RATE_LIMIT_PER_MINUTE: '-5' }, 'RATE_LIMIT_PER_MINUTE', 'negative'],
-    [{ EXT_MAX_OUTPUT: '0' }, 'EXT_MAX_OUTPUT', 'zero cap']
+    [{ EXT_MAX_OUTPUT: '0' }, 'EXT_MAX_OUTPUT', 'zero cap'],
+    [{ ANNOTATION_SOURCES: 'env' }, 'ANNOTATION_SOURCES', 'not secrets or all'],
+    [{ ANNOTATION_SOURCES: 'ALL' }, 'ANNOTATION_SOURCES', 'wrong case']
   ];
   for (const [env, setting, what] of bad) configError(t, local(d, env), setting, `${JSON.stringify(env).slice(0, 60)} (${what})`);
 

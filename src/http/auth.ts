@@ -34,6 +34,8 @@ export interface AuthorizeRequest {
   registry?: string
   /** the request's own credential reference, as given or parsed */
   override?: string | CredentialReference
+  /** the Argo CD Application the request names (namespace: the service's own when absent) */
+  application?: { name: string, namespace?: string }
 }
 
 export interface AuthPluginOptions {
@@ -324,6 +326,10 @@ async function authPlugin (app: FastifyInstance, opts: AuthPluginOptions): Promi
     const policyRequest: PolicyRequest = { caller, action: req.action };
     if (req.registry !== undefined) policyRequest.registry = req.registry;
     if (override !== undefined) policyRequest.override = override;
+    // AUTH_MODE=none has no caller to grant Applications to: naming one stays open there
+    if (req.application !== undefined && mode !== 'none') {
+      policyRequest.application = `${req.application.namespace ?? settings.podNamespace}/${req.application.name}`;
+    }
     const policy = currentPolicy();
     const decision = evaluate(policy, policyRequest);
     // only a reference of a known type is echoed: a pasted `user:password` must not be
@@ -333,6 +339,7 @@ async function authPlugin (app: FastifyInstance, opts: AuthPluginOptions): Promi
       callerKind: caller.kind,
       action: req.action,
       registry: req.registry,
+      application: policyRequest.application,
       override: shownOverride,
       rule: decision.rule,
       reason: decision.reason

@@ -6,11 +6,24 @@ import { isCodedError } from '../errors.js';
 import { formatImageReference, type ImageReference } from '../registry/image-ref.js';
 import type { AuthAction } from './context.js';
 
-/** The caller may do `action` on this image's registry; overrides are checked as the resolver meets them. */
-export async function authorizeImage (app: FastifyInstance, request: FastifyRequest, action: AuthAction, image: ImageReference): Promise<ResolveContext> {
-  await app.authorize(request, { action, registry: image.name });
+/**
+ * The caller may do `action` on this image's registry (and name the request's Application);
+ * overrides are checked as the resolver meets them.
+ */
+export async function authorizeImage (
+  app: FastifyInstance,
+  request: FastifyRequest,
+  action: AuthAction,
+  image: ImageReference,
+  body: Pick<ResolveRequest, 'application' | 'applicationNamespace'> = {}
+): Promise<ResolveContext> {
+  const application = body.application === undefined
+    ? undefined
+    : { name: body.application, ...(body.applicationNamespace === undefined ? {} : { namespace: body.applicationNamespace }) };
+  const scope = { action, registry: image.name, ...(application === undefined ? {} : { application }) };
+  await app.authorize(request, scope);
   return {
-    authorizeOverride: async (ref) => { await app.authorize(request, { action, registry: image.name, override: ref }); }
+    authorizeOverride: async (ref) => { await app.authorize(request, { ...scope, override: ref }); }
   };
 }
 
@@ -30,7 +43,7 @@ export async function issueCredential (
   try {
     const image = opts.image ?? resolver.parseImage(body.image);
     if (opts.auditImage === undefined) audit.image = formatImageReference(image);
-    const ctx = await authorizeImage(app, request, 'resolve', image);
+    const ctx = await authorizeImage(app, request, 'resolve', image, body);
     const result = await resolver.resolve(body, ctx, image);
     request.log.info({
       audit: 'credential',

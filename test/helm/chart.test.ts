@@ -174,6 +174,7 @@ if (helm === undefined) {
     t.same(policy.rules.map((r: Obj) => r.subjects), [[`system:serviceaccount:${NS}:*`]], 'default: ServiceAccounts of the release namespace');
     t.same([...policy.rules[0].actions].sort(), ['explain', 'registries', 'resolve', 'status', 'test', 'validate']);
     t.notOk(policy.rules[0].overrides, 'no request overrides by default');
+    t.same(policy.rules[0].applications, [`${NS}/*`], 'default: the Applications of the release namespace');
 
     const custom = { rules: [{ subjects: ['system:serviceaccount:ci:builder'], actions: ['resolve'], registries: ['ghcr.io'] }] };
     const docs2 = render({ auth: { policy: custom } });
@@ -393,6 +394,10 @@ if (helm === undefined) {
     t.equal(evaluate(k8s, { caller: sa(NS), action: 'resolve', registry: 'ghcr.io/org/app' }).allowed, true, 'a ServiceAccount of the release namespace may resolve');
     t.equal(evaluate(k8s, { caller: sa('other'), action: 'resolve', registry: 'ghcr.io/org/app' }).allowed, false, 'one of another namespace may not');
     t.equal(evaluate(k8s, { caller: sa(NS), action: 'invalidate' }).allowed, false, 'invalidate is not granted by default');
+    t.equal(evaluate(k8s, { caller: sa(NS), action: 'resolve', registry: 'ghcr.io/org/app', application: `${NS}/guestbook` }).allowed, true,
+      'an Application of the release namespace may be named');
+    t.equal(evaluate(k8s, { caller: sa(NS), action: 'resolve', registry: 'ghcr.io/org/app', application: 'other/guestbook' }).allowed, false,
+      'one of another namespace may not');
     const stat = policyOf({ auth: { mode: 'static', tokensSecret: { name: 'tokens' } } });
     t.equal(evaluate(stat, { caller: { name: 'static:ci', groups: [], kind: 'static' }, action: 'resolve', registry: 'ghcr.io/org/app' }).allowed, true, 'static callers may resolve in static mode');
     const none2 = policyOf({ auth: { mode: 'none', allowNoneInCluster: true } });

@@ -34,6 +34,7 @@ rules:
     actions: [resolve, registries]
     registries: ["ghcr.io/team-a", "*.dkr.ecr.*.amazonaws.com"]
     overrides: ["pullsecret:argocd/*"]
+    applications: ["argocd/*"]
   - subjects: ["group:platform"]
     actions: [resolve]
     overrides: ["env:REGISTRY_CREDS", "ext:/app/auth/*.sh"]
@@ -75,9 +76,10 @@ async function build (t: Test, opts: BuildOptions): Promise<Built> {
     ...(opts.now === undefined ? {} : { now: opts.now })
   });
   app.post('/v1/credentials/resolve', async (request) => {
-    const body = (request.body ?? {}) as { registry?: string, credentials?: string };
+    const body = (request.body ?? {}) as { registry?: string, credentials?: string, application?: string, applicationNamespace?: string };
     app.authorize(request, {
       action: 'resolve',
+      ...(body.application === undefined ? {} : { application: { name: body.application, ...(body.applicationNamespace === undefined ? {} : { namespace: body.applicationNamespace }) } }),
       ...(body.registry === undefined ? {} : { registry: body.registry }),
       ...(body.credentials === undefined ? {} : { override: body.credentials })
     });
@@ -207,6 +209,21 @@ t.test('AUTH_MODE=kubernetes: authentication and authorization', async (t) => {
     t.notMatch(r.body, /s3cr3t-pass/, 'a pasted user:password is not echoed');
     r = await withCreds(otherToken, 'pullsecret:argocd/ghcr');
     t.equal(r.json().code, 'FORBIDDEN', 'a caller denied anyway gets FORBIDDEN');
+  });
+
+  await t.test('applications a caller may name', async (t) => {
+    const named = (token: string, application: string, applicationNamespace?: string) =>
+      resolve(bearer(token), { registry: 'ghcr.io/team-a/app', application, ...(applicationNamespace === undefined ? {} : { applicationNamespace }) });
+    t.equal((await named(updaterToken, 'guestbook')).statusCode, 200, 'argocd/guestbook: granted, the namespace defaults to the service\'s own');
+    t.equal((await named(updaterToken, 'guestbook', 'argocd')).statusCode, 200);
+    const r = await named(updaterToken, 'guestbook', 'team-b');
+    t.equal(r.statusCode, 403);
+    t.match(r.json(), { code: 'FORBIDDEN', message: /to name application team-b\/guestbook/ });
+    t.equal((await named(updaterToken, 'x', 'argocd/y')).statusCode, 403, 'a / in the namespace matches no glob');
+    t.equal((await named(aliceToken, 'guestbook')).statusCode, 403, 'a rule without applications grants none');
+    const line = logs.map((l) => JSON.parse(l) as Record<string, any>).find((l) => l.msg === 'request denied by policy' && l.auth?.application === 'team-b/guestbook');
+    t.match(line, { level: 40, auth: { caller: UPDATER, action: 'resolve', registry: 'ghcr.io/team-a/app', application: 'team-b/guestbook', rule: 0, reason: /name application/ } },
+      'the denial names caller, action, target application, rule and reason');
   });
 
   const text = await metrics.registry.metrics();

@@ -89,6 +89,8 @@ rules:
   - subjects:
       - {{ $subject | quote }}
     actions: [resolve, explain, test, validate, registries, status]
+    applications:
+      - {{ printf "%s/*" .Release.Namespace | quote }}
 {{- end }}
 {{- end }}
 

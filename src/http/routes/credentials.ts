@@ -43,7 +43,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: ExplainResponse, ...errorResponses(400, 401, 403, 429) }
     }
   }, async (request) => {
-    const ctx = await authorizeImage(app, request, 'explain', resolver.parseImage(request.body.image));
+    const ctx = await authorizeImage(app, request, 'explain', resolver.parseImage(request.body.image), request.body);
     return await resolver.explain(request.body, ctx);
   });
 };

@@ -137,6 +137,7 @@ export async function buildApp (opts: BuildOptions): Promise<FastifyInstance> {
       env: opts.env ?? process.env,
       metrics
     });
+    cleanup.push(async () => await resolver.close());
 
     let kubeStatus: BrokerContext['kubeStatus'];
     let tokenReviewer = opts.tokenReviewer;

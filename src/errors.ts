@@ -34,6 +34,11 @@ export const KubernetesForbidden = createError<[string]>('KUBERNETES_FORBIDDEN',
 export const KubernetesUnavailable = createError<[string]>('KUBERNETES_UNAVAILABLE', '%s', 503);
 export const ArgocdUnavailable = createError<[string]>('ARGOCD_UNAVAILABLE', '%s', 503);
 export const RegistryUnavailable = createError<[string]>('REGISTRY_UNAVAILABLE', '%s', 502);
+// the pod's own cloud identity (ecr:, gcp:, acr:): missing or not allowed is an operator's fix
+// on the service side (502, as KUBERNETES_FORBIDDEN); an unreachable provider is 503
+export const CloudIdentityMissing = createError<[string]>('CLOUD_IDENTITY_MISSING', '%s', 502);
+export const CloudAccessDenied = createError<[string]>('CLOUD_ACCESS_DENIED', '%s', 502);
+export const CloudProviderUnavailable = createError<[string]>('CLOUD_PROVIDER_UNAVAILABLE', '%s', 503);
 export const NotReady = createError<[string]>('NOT_READY', '%s', 503);
 
 /** Raised while loading settings, registries.conf or a policy: names the setting or key. */

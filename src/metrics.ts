@@ -64,6 +64,12 @@ export function createMetrics (opts: { defaultMetrics?: boolean } = {}) {
     labelNames: ['outcome'] as const,
     registers: [registry]
   });
+  const cloudTokenRequests = new Counter({
+    name: 'credbroker_cloud_token_requests_total',
+    help: 'Requests for a registry token to a cloud provider (ecr, gcp, acr) by outcome (ok or an error code)',
+    labelNames: ['provider', 'outcome'] as const,
+    registers: [registry]
+  });
   const kubernetesRequests = new Counter({
     name: 'credbroker_kubernetes_requests_total',
     help: 'Requests to the Kubernetes API by verb, resource and HTTP status code',
@@ -144,6 +150,7 @@ export function createMetrics (opts: { defaultMetrics?: boolean } = {}) {
     cacheEntries,
     fetchDuration,
     extRuns,
+    cloudTokenRequests,
     kubernetesRequests,
     kubernetesRequestDuration,
     watchRestarts,

@@ -3,6 +3,7 @@
 // key share one fetch; expired entries are kept CACHE_MAX_STALE longer for outages.
 import NodeCache from 'node-cache';
 import type { Metrics } from '../metrics.js';
+import type { CloudDetail } from './cloud/types.js';
 import type { Credential, SourceType } from './types.js';
 
 export type Level = 'request' | 'image' | 'application' | 'registry';
@@ -15,6 +16,8 @@ export interface Fetched {
   deps: string[]
   /** the namespaces whose store state decides staleness */
   namespaces: string[]
+  /** ecr:, gcp:, acr: where the credential came from (never a secret) */
+  cloud?: CloudDetail
 }
 
 /** what an entry is for: its key, level, reference, and the endpoint prefix and image it was fetched for */
@@ -99,7 +102,9 @@ export class CredentialCache {
       return { entry, hit: false, stale: false };
     } catch (err) {
       if (existing !== undefined && o.serveStaleOn?.(err) === true &&
-          (existing.freshUntil === null || now - existing.freshUntil <= this.opts.maxStaleMs)) {
+          (existing.freshUntil === null || now - existing.freshUntil <= this.opts.maxStaleMs) &&
+          // a credential past its own expiry is of no use to anyone
+          (existing.credential.expiresAt === null || existing.credential.expiresAt.getTime() > now)) {
         // an entry that never expires is still bounded by how long its source has been out of reach
         const since = o.disconnectedSince?.(existing);
         if (since !== undefined && now - since > this.opts.maxStaleMs && o.tooStale !== undefined) throw o.tooStale();

@@ -1,11 +1,12 @@
 // Credential references (SPEC §1): parsing and canonical text form of specs, and the
 // `<username>:<password>` format that secret:, env: and ext: sources yield.
 import { InvalidCredentialSpec, MalformedCredentials } from '../errors.js';
-import type { CredentialReference, ParsedSpec, SourceType } from './types.js';
+import { formatCloudReference, parseCloudReference } from './cloud/options.js';
+import { CLOUD_PROVIDERS, isCloudProvider, type CredentialReference, type ParsedSpec, type SourceType } from './types.js';
 
 export const MAX_SPEC_LENGTH = 1024;
 
-const TYPE_WORDS: readonly SourceType[] = ['pullsecret', 'secret', 'env', 'ext', 'serviceaccount'];
+const TYPE_WORDS: readonly SourceType[] = ['pullsecret', 'secret', 'env', 'ext', 'serviceaccount', ...CLOUD_PROVIDERS];
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
@@ -59,15 +60,17 @@ export function parseCredentialSpec (spec: string, opts: { allowRegistryPrefix?:
 function parseReference (body: string): CredentialReference {
   const colon = body.indexOf(':');
   if (colon < 0) {
-    throw invalid(`missing source type, expected <type>:<value> with type pullsecret, secret, env, ext or serviceaccount`);
+    throw invalid(`missing source type, expected <type>:<value> with type pullsecret, secret, env, ext, serviceaccount, ecr, gcp or acr`);
   }
   const word = body.slice(0, colon);
   const value = body.slice(colon + 1);
   if (word === '') throw invalid('empty source type before ":"');
   const type = word.toLowerCase() as SourceType;
   if (!TYPE_WORDS.includes(type)) {
-    throw invalid(`unknown source type, expected pullsecret, secret, env, ext or serviceaccount`);
+    throw invalid(`unknown source type, expected pullsecret, secret, env, ext, serviceaccount, ecr, gcp or acr`);
   }
+  // `ecr:`, `gcp:` and `acr:` stand alone or take key=value options
+  if (isCloudProvider(type)) return parseCloudReference(type, value);
   if (value === '') throw invalid(`empty value after "${type}:"`);
 
   switch (type) {
@@ -129,6 +132,9 @@ export function formatReference (ref: CredentialReference): string {
     case 'env': return `env:${ref.variable}`;
     case 'ext': return `ext:${ref.path}`;
     case 'serviceaccount': return `serviceaccount:${ref.namespace}/${ref.name}`;
+    case 'ecr':
+    case 'gcp':
+    case 'acr': return formatCloudReference(ref);
   }
 }
 

@@ -11,8 +11,9 @@ import { defaultRegistryOf, findEndpoint, type Endpoint } from '../registry/endp
 import { parseImageReference, type ImageReference } from '../registry/image-ref.js';
 import type { CacheEntry, CacheLookup, CredentialCache, Level } from './cache.js';
 import { formatReference, parseCredentialSpec } from './reference.js';
+import { CloudCredentials, type CloudDetail } from './cloud/index.js';
 import { checkNamespace, fetchCredential, namespaceOf, type SourceContext } from './sources.js';
-import type { CredentialReference, ParsedSpec, SourceType, TokenType } from './types.js';
+import { isCloudProvider, type CredentialReference, type ParsedSpec, type SourceType, type TokenType } from './types.js';
 
 export interface ResolveRequest {
   image: string
@@ -57,6 +58,8 @@ export interface ExplainResult {
   steps: ExplainStep[]
   source?: { type: SourceType, ref: string, level: Level }
   match?: { key: string }
+  /** ecr:, gcp:, acr: the provider, the kind of identity used and the credential's expiry */
+  cloud?: CloudDetail & { expiresAt: string | null }
   cache: { state: 'hit' | 'miss' | 'stale' | 'not-cached', fetchedAt?: string, freshUntil?: string | null }
   outcome: { ok: true } | { ok: false, code: string, message: string }
 }
@@ -105,8 +108,13 @@ export class Resolver {
       env: deps.env ?? process.env,
       extTimeoutMs: deps.extTimeoutMs,
       extMaxOutputBytes: deps.extMaxOutputBytes,
-      metrics: deps.metrics
+      metrics: deps.metrics,
+      cloud: new CloudCredentials(deps.env ?? process.env, deps.metrics)
     };
+  }
+
+  async close (): Promise<void> {
+    await this.sources.cloud?.close();
   }
 
   /** the image reference normalized with the configured default registry */
@@ -182,6 +190,7 @@ export class Resolver {
       const before = this.deps.cache.peek(this.cacheKey(plan));
       const lookup = await this.fetch(plan, req.refresh === true);
       if (lookup.entry.matchedKey !== undefined) result.match = { key: lookup.entry.matchedKey };
+      if (lookup.entry.cloud !== undefined) result.cloud = { ...lookup.entry.cloud, expiresAt: lookup.entry.credential.expiresAt?.toISOString() ?? null };
       result.cache = {
         state: lookup.stale ? 'stale' : lookup.hit ? 'hit' : before === undefined && this.deps.cache.peek(lookup.entry.key) === undefined ? 'not-cached' : 'miss',
         fetchedAt: lookup.entry.fetchedAt.toISOString(),
@@ -272,7 +281,9 @@ export class Resolver {
   private cacheKey (plan: Plan): string {
     const chosen = plan.chosen as NonNullable<Plan['chosen']>;
     const perImage = chosen.ref.type === 'pullsecret' || chosen.ref.type === 'serviceaccount';
-    return `${chosen.level}|${chosen.text}${perImage ? `|${plan.image.name}` : ''}${chosen.level === 'registry' ? `|${plan.endpoint.prefix}` : ''}`;
+    // a cloud token is for the registry host (and, for ACR, the exchange at the API URL)
+    const perRegistry = isCloudProvider(chosen.ref.type) ? `|${plan.image.registry}|${plan.endpoint.apiUrl}` : '';
+    return `${chosen.level}|${chosen.text}${perImage ? `|${plan.image.name}` : ''}${perRegistry}${chosen.level === 'registry' ? `|${plan.endpoint.prefix}` : ''}`;
   }
 
   private async fetch (plan: Plan, refresh: boolean): Promise<CacheLookup> {
@@ -290,7 +301,7 @@ export class Resolver {
       // upstream reads image-level script credentials every time; keep them only when they say when they expire
       noStore: chosen.ref.type === 'ext' && chosen.level !== 'registry',
       refresh,
-      serveStaleOn: (err) => isCodedError(err) && err.code === 'KUBERNETES_UNAVAILABLE',
+      serveStaleOn: (err) => isCodedError(err) && (err.code === 'KUBERNETES_UNAVAILABLE' || err.code === 'CLOUD_PROVIDER_UNAVAILABLE'),
       disconnectedSince: (entry: CacheEntry) => this.disconnectedSince(entry.namespaces),
       tooStale: () => new KubernetesUnavailable(`the Kubernetes API has been unreachable for longer than CACHE_MAX_STALE (${formatDuration(maxStale)})`)
     }, async () => {
@@ -301,7 +312,7 @@ export class Resolver {
       if (since !== undefined) {
         throw new KubernetesUnavailable(`the Kubernetes API has been unreachable since ${new Date(since).toISOString()}; namespace ${ns as string} is not read until it is back`);
       }
-      return await fetchCredential(chosen.ref, plan.image.name, this.sources);
+      return await fetchCredential(chosen.ref, plan.image.name, this.sources, plan.endpoint);
     });
   }
 

@@ -4,6 +4,7 @@ import { EnvNotSet, MalformedCredentials, NamespaceNotAllowed, NoMatchingAuthEnt
 import type { SecretStore } from '../kube/secret-store.js';
 import type { Metrics } from '../metrics.js';
 import type { Fetched } from './cache.js';
+import type { CloudCredentials } from './cloud/index.js';
 import { credentialFromSecret, dockerConfigFromSecretData, lookupDockerConfig, registryHostOf, type DockerConfig } from './dockerconfig.js';
 import { runExtScript } from './ext.js';
 import { formatReference, parseUserPass } from './reference.js';
@@ -15,6 +16,8 @@ export interface SourceContext {
   extTimeoutMs: number
   extMaxOutputBytes: number
   metrics?: Metrics
+  /** ecr:, gcp: and acr: references; their SDKs load on first use */
+  cloud?: CloudCredentials
 }
 
 export const MAX_SECRET_FIELD_BYTES = 64 * 1024;
@@ -33,17 +36,25 @@ export function checkNamespace (ref: CredentialReference, allowed: string[] | '*
  * Fetch the credential for `image` (a normalized repository, `host[:port]/path`).
  * The caller has checked the namespace.
  */
-export async function fetchCredential (ref: CredentialReference, image: string, ctx: SourceContext): Promise<Fetched> {
+export async function fetchCredential (ref: CredentialReference, image: string, ctx: SourceContext, endpoint?: { apiUrl: string }): Promise<Fetched> {
   const end = ctx.metrics?.fetchDuration.startTimer({ source_type: ref.type });
   try {
-    return await fetchFrom(ref, image, ctx);
+    return await fetchFrom(ref, image, ctx, endpoint);
   } finally {
     end?.();
   }
 }
 
-async function fetchFrom (ref: CredentialReference, image: string, ctx: SourceContext): Promise<Fetched> {
+async function fetchFrom (ref: CredentialReference, image: string, ctx: SourceContext, endpoint?: { apiUrl: string }): Promise<Fetched> {
   switch (ref.type) {
+    case 'ecr':
+    case 'gcp':
+    case 'acr': {
+      if (ctx.cloud === undefined) throw new Error('cloud credentials are not set up');
+      const host = registryHostOf(image);
+      const { credential, cloud } = await ctx.cloud.fetch(ref, host, endpoint?.apiUrl ?? `https://${host}`);
+      return { credential, cloud, deps: [], namespaces: [] };
+    }
     case 'env': {
       const value = ctx.env[ref.variable];
       if (value === undefined) throw new EnvNotSet(ref.variable);

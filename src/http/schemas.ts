@@ -31,7 +31,7 @@ export const RegistryView = Type.Object({
 });
 
 const Level = Type.Union([Type.Literal('request'), Type.Literal('image'), Type.Literal('application'), Type.Literal('registry')]);
-const SourceTypeT = Type.Union(['pullsecret', 'secret', 'env', 'ext', 'serviceaccount'].map((s) => Type.Literal(s)));
+const SourceTypeT = Type.Union(['pullsecret', 'secret', 'env', 'ext', 'serviceaccount', 'ecr', 'gcp', 'acr'].map((s) => Type.Literal(s)));
 
 export const Source = Type.Object({ type: SourceTypeT, ref: Type.String(), level: Level });
 
@@ -70,6 +70,14 @@ export const ExplainResponse = Type.Object({
   steps: Type.Array(ExplainStep),
   source: Type.Optional(Source),
   match: Type.Optional(Type.Object({ key: Type.String() })),
+  cloud: Type.Optional(Type.Object({
+    provider: Type.Union([Type.Literal('ecr'), Type.Literal('gcp'), Type.Literal('acr')]),
+    identity: Type.String({ description: 'the kind of identity used: web-identity, pod-identity, instance-role, metadata-server, workload-identity, managed-identity, …' }),
+    registry: Type.String(),
+    region: Type.Optional(Type.String()),
+    role: Type.Optional(Type.String()),
+    expiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()])
+  }, { description: 'ecr:, gcp: and acr: references: where the credential came from (never a secret)' })),
   cache: Type.Object({
     state: Type.Union([Type.Literal('hit'), Type.Literal('miss'), Type.Literal('stale'), Type.Literal('not-cached')]),
     fetchedAt: Type.Optional(Type.String()),

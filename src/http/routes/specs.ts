@@ -10,7 +10,8 @@ export const ParsedReference = Type.Object({
   name: Type.Optional(Type.String()),
   field: Type.Optional(Type.String()),
   variable: Type.Optional(Type.String()),
-  path: Type.Optional(Type.String())
+  path: Type.Optional(Type.String()),
+  options: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'ecr:, gcp:, acr: the key=value options' }))
 });
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {

@@ -16,8 +16,9 @@ export { MAX_POLICY_BYTES, POLICY_ACTIONS, type PolicyAction, type PolicyRule } 
 /** Actions that act on a registry: a rule restricted to some registries needs the request to name one. */
 const REGISTRY_SCOPED: ReadonlySet<PolicyAction> = new Set(['resolve', 'explain', 'test', 'invalidate']);
 
-const REFERENCE_TYPES = ['pullsecret', 'secret', 'env', 'ext', 'serviceaccount'] as const;
-const PROCESS_TYPES = new Set(['env', 'ext']);
+const REFERENCE_TYPES = ['pullsecret', 'secret', 'env', 'ext', 'serviceaccount', 'ecr', 'gcp', 'acr'] as const;
+// the service's own environment, programs and cloud identity
+const PROCESS_TYPES = new Set(['env', 'ext', 'ecr', 'gcp', 'acr']);
 
 export type CallerKind = 'serviceaccount' | 'user' | 'static' | 'anonymous';
 
@@ -136,9 +137,10 @@ export function canonicalRegistry (registry: string): string {
   return r;
 }
 
-// Overrides: reference globs. `*` alone matches every reference *except* `env:` and `ext:`,
-// which only a pattern starting with `env:`/`ext:` matches: a caller must never reach the
-// service's own environment or programs unless the policy says so in as many words.
+// Overrides: reference globs. `*` alone matches every reference *except* `env:`, `ext:` and
+// the cloud types `ecr:`, `gcp:`, `acr:`, which only a pattern starting with that type matches:
+// a caller must never reach the service's own environment, programs or cloud identity unless
+// the policy says so in as many words.
 function compileOverride (pattern: string, where: () => string): OverrideMatcher {
   const glob = checkGlob(pattern, where);
   if (glob === '*') return { any: true };

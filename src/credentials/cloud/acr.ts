@@ -151,14 +151,18 @@ export function jwtExpiry (token: string): number | undefined {
 
 export function mapAzureError (err: unknown, req: AcrRequest): Error {
   if (err instanceof CloudIdentityMissing) return err;
-  const e = err as { name?: unknown, statusCode?: unknown };
+  const e = err as { name?: unknown, statusCode?: unknown, message?: unknown };
   const name = safeName(e.name);
   const status = typeof e.statusCode === 'number' ? e.statusCode : undefined;
+  // MSAL's answer errors reach us wrapped as AuthenticationRequiredError with the OAuth error in
+  // the message (read to classify, never repeated); a network failure is wrapped the same way
+  const oauthRefusal = name === 'AuthenticationRequiredError' && typeof e.message === 'string' &&
+    /\b(AADSTS\d+|invalid_client|invalid_grant|unauthorized_client|invalid_request|invalid_scope)\b/.test(e.message);
   if (name === 'CredentialUnavailableError') {
     return new CloudIdentityMissing(`no Azure identity for ${req.service}: use AKS workload identity (label the pod azure.workload.identity/use: "true", annotate the ServiceAccount with azure.workload.identity/client-id) or a managed identity`);
   }
-  if (name === 'AuthenticationError' && status !== undefined && status >= 400 && status < 500) {
-    return new CloudAccessDenied(`Microsoft Entra refused a token for ${req.service} (HTTP ${status}): check the federated identity credential (issuer, subject system:serviceaccount:<namespace>:<name>) of client ${req.clientId ?? 'AZURE_CLIENT_ID'}`);
+  if (oauthRefusal || (name === 'AuthenticationError' && status !== undefined && status >= 400 && status < 500)) {
+    return new CloudAccessDenied(`Microsoft Entra refused a token for ${req.service}${status !== undefined ? ` (HTTP ${status})` : ''}: check the federated identity credential (issuer, subject system:serviceaccount:<namespace>:<name>) of client ${req.clientId ?? 'AZURE_CLIENT_ID'}`);
   }
   return new CloudProviderUnavailable(`Microsoft Entra did not answer for ${req.service}${status !== undefined ? ` (HTTP ${status})` : name !== undefined ? ` (${name})` : ''}`);
 }

@@ -62,7 +62,7 @@ t.test('acr: through the service process', async (t) => {
 
   await t.test('50 concurrent misses: one Entra token, one exchange, the refresh token\'s own expiry', async (t) => {
     const all = await Promise.all(Array.from({ length: 50 }, async () => await post('/v1/credentials/resolve', 'contosoregistry.azurecr.io/team/app:1')));
-    t.same(new Set(all.map((r) => r.status)), new Set([200]), all[0]?.body);
+    t.same(new Set(all.map((r) => r.status)), new Set([200]), all[0]?.body ?? '');
     t.equal(entra.tokenCalls, 1);
     t.equal(acr.exchanges, 1);
     const r = all[0]?.json as unknown as Resolved;

@@ -1,6 +1,6 @@
 // ecr: references against a loopback ECR (JSON 1.1) and STS (query/XML) driven by the real
 // AWS SDK v3 through its standard environment: web identity (IRSA), assumed roles, ECR Public.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,7 +29,7 @@ Object.assign(process.env, {
 interface Resolved { username: string, password: string, cached: boolean, stale: boolean, expiresAt: string, fetchedAt: string, source: { type: string } }
 interface Explained { cloud?: { provider: string, identity: string, registry: string, region?: string, role?: string, expiresAt: string }, cache: { state: string, fetchedAt: string, freshUntil: string }, outcome: { ok: boolean, code?: string, message?: string } }
 
-async function setup (t: Tap.Test, opts: { credentials?: string, prefix?: string, apiUrl?: string } = {}) {
+async function setup (t: Test, opts: { credentials?: string, prefix?: string, apiUrl?: string } = {}) {
   const aws = await startFakeAws(t, SEED);
   aws.webIdentityTokens.add(WEB_IDENTITY);
   process.env.AWS_ENDPOINT_URL_ECR = aws.url;
@@ -45,7 +45,7 @@ async function setup (t: Tap.Test, opts: { credentials?: string, prefix?: string
 
 const sleepUntil = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, Math.max(0, ms - Date.now()))); };
 
-function noSecrets (t: Tap.Test, aws: FakeAws, texts: string[]): void {
+function noSecrets (t: Test, aws: FakeAws, texts: string[]): void {
   const all = texts.join('\n');
   for (const { password } of aws.issued) t.notOk(all.includes(password), 'no ECR password in logs or errors');
   t.notOk(all.includes(WEB_IDENTITY), 'no web identity token');

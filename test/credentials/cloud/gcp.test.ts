@@ -1,6 +1,6 @@
 // gcp: references against a loopback GCE metadata server (Metadata-Flavor: Google), driven by
 // the real google-auth-library through GCE_METADATA_HOST (GKE Workload Identity's path).
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,7 +27,7 @@ t.before(async () => {
   process.env.GCE_METADATA_HOST = metadata.host;
 });
 
-async function setup (t: Tap.Test, prefix = HOST) {
+async function setup (t: Test, prefix = HOST) {
   metadata.mode = 'ok';
   metadata.lifetimeSec = 3599;
   const conf = `registries:\n  - name: gar\n    prefix: ${prefix}\n    api_url: https://${prefix}\n    credentials: "gcp:"\n`;

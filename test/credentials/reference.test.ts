@@ -115,7 +115,7 @@ t.test('invalid specs', async (t) => {
     t.throws(() => parseCredentialSpec(spec, { allowRegistryPrefix: prefixed === true }),
       { code: 'INVALID_CREDENTIAL_SPEC', statusCode: 400, message }, JSON.stringify(spec.slice(0, 60)));
   }
-  t.throws(() => parseCredentialSpec('foo:argocd/x'), { message: 'invalid credential reference: unknown source type, expected pullsecret, secret, env, ext or serviceaccount' });
+  t.throws(() => parseCredentialSpec('foo:argocd/x'), { message: 'invalid credential reference: unknown source type, expected pullsecret, secret, env, ext, serviceaccount, ecr, gcp or acr' });
   // a pasted user:password must not come back in the message, whatever part of it is wrong
   for (const pasted of ['robot:hunter2-secret', 'env:robot:hunter2-secret', 'pullsecret:hunter2:secret/x', 'secret:a/b#hunter2-secret!', 'pullsecret:a/hunter2_secret']) {
     try {

@@ -94,6 +94,7 @@ export async function buildApp (opts: BuildOptions): Promise<FastifyInstance> {
     }
     const theStore: SecretStore = store as SecretStore;
     cleanup.push(() => theStore.close());
+    metrics.observeSecretStore(() => theStore.status());
     if (settings.kubeMode === 'local' && opts.store === undefined) {
       await theStore.start();
     } else {

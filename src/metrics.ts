@@ -13,6 +13,12 @@ export const UNLINTED_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_
 /** Buckets for calls to the Kubernetes API, Argo CD and registries: 5 ms to 30 s. */
 const UPSTREAM_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
+/** What the secret store gauges read at scrape time (the store's own status, as /readyz reports it). */
+export interface StoreStatusSource {
+  synced: boolean
+  namespaces: Record<string, { synced: boolean, forbidden?: boolean, disconnectedSince?: string }>
+}
+
 export function createMetrics (opts: { defaultMetrics?: boolean } = {}) {
   const registry = new Registry();
   if (opts.defaultMetrics !== false) {
@@ -115,6 +121,23 @@ export function createMetrics (opts: { defaultMetrics?: boolean } = {}) {
     buckets: UPSTREAM_BUCKETS,
     registers: [registry]
   });
+  let storeStatus: (() => StoreStatusSource) | undefined;
+  const secretStoreSynced = new Gauge({
+    name: 'credbroker_secret_store_synced',
+    help: '1 when every namespace of the secret store has been listed (as /readyz checks), 0 otherwise',
+    registers: [registry],
+    collect () {
+      if (storeStatus !== undefined) this.set(storeStatus().synced ? 1 : 0);
+    }
+  });
+  const secretStoreDisconnected = new Gauge({
+    name: 'credbroker_secret_store_disconnected_namespaces',
+    help: 'Namespaces whose Secret or ServiceAccount watch is down (the store serves the last synced state)',
+    registers: [registry],
+    collect () {
+      if (storeStatus !== undefined) this.set(Object.values(storeStatus().namespaces).filter((n) => n.disconnectedSince !== undefined).length);
+    }
+  });
   const configReloads = new Counter({
     name: 'credbroker_config_reloads_total',
     help: 'Reloads of registries.conf, the policy and the token file by file and result',
@@ -158,6 +181,10 @@ export function createMetrics (opts: { defaultMetrics?: boolean } = {}) {
     argocdRequestDuration,
     registryRequests,
     registryRequestDuration,
+    secretStoreSynced,
+    secretStoreDisconnected,
+    /** the secret store gauges read this at each scrape */
+    observeSecretStore (status: () => StoreStatusSource): void { storeStatus = status; },
     configReloads,
     configLastReloadSuccess,
     authDecisions,

@@ -44,7 +44,9 @@ const SPEC_METRICS: Array<[string, 'counter' | 'gauge' | 'histogram', string[]]>
   ['credbroker_http_request_duration_seconds', 'histogram', ['method', 'route', 'status_code']],
   ['credbroker_build_info', 'gauge', ['version', 'node_version']],
   ['credbroker_kubernetes_request_duration_seconds', 'histogram', ['verb', 'resource']],
-  ['credbroker_registry_request_duration_seconds', 'histogram', ['kind']]
+  ['credbroker_registry_request_duration_seconds', 'histogram', ['kind']],
+  ['credbroker_secret_store_synced', 'gauge', []],
+  ['credbroker_secret_store_disconnected_namespaces', 'gauge', []]
 ];
 
 interface Sample { name: string, labels: Record<string, string>, value: number }
@@ -301,6 +303,11 @@ ${dockerConfigSecret('argocd', `${MARK}-sa-pull`, { 'sa.example.com': { username
     const info = samples.filter((s) => s.name === 'credbroker_build_info');
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
     t.same(info.map((s) => [s.labels, s.value]), [[{ version: pkg.version, node_version: process.versions.node }, 1]]);
+  });
+
+  t.test('the secret store gauges read the store\'s status', async (t) => {
+    t.equal(value(samples, 'credbroker_secret_store_synced', {}), 1, 'the local store is synced');
+    t.equal(value(samples, 'credbroker_secret_store_disconnected_namespaces', {}), 0, 'and has no watch down');
   });
 
   t.test('Kubernetes and registry calls are timed by the same labels they are counted by', async (t) => {

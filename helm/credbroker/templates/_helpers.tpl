@@ -17,9 +17,14 @@
 {{- end }}
 {{- end }}
 
+{{/* The namespace of every namespaced object: namespaceOverride, else the release namespace. */}}
+{{- define "credbroker.namespace" -}}
+{{- default .Release.Namespace .Values.namespaceOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
 {{/* Cluster-scoped objects carry the release namespace: two releases of the same name must not collide. */}}
 {{- define "credbroker.clusterName" -}}
-{{- printf "%s-%s" .Release.Namespace (include "credbroker.fullname" .) | trunc 253 | trimSuffix "-" }}
+{{- printf "%s-%s" (include "credbroker.namespace" .) (include "credbroker.fullname" .) | trunc 253 | trimSuffix "-" }}
 {{- end }}
 
 {{- define "credbroker.chart" -}}
@@ -33,6 +38,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{- define "credbroker.labels" -}}
 helm.sh/chart: {{ include "credbroker.chart" . }}
+{{ include "credbroker.podLabels" . }}
+{{- end }}
+
+{{/* Pod template labels: no chart version, so a chart bump that changes nothing else does not roll the pods. */}}
+{{- define "credbroker.podLabels" -}}
 {{ include "credbroker.selectorLabels" . }}
 app.kubernetes.io/version: {{ include "credbroker.imageTag" . | trunc 63 | quote }}
 app.kubernetes.io/component: server
@@ -65,7 +75,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if .Values.secretNamespaces }}
 {{- .Values.secretNamespaces | uniq | join "," }}
 {{- else }}
-{{- .Release.Namespace }}
+{{- include "credbroker.namespace" . }}
 {{- end }}
 {{- end }}
 
@@ -73,7 +83,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if .Values.applicationNamespaces }}
 {{- .Values.applicationNamespaces | uniq | join "," }}
 {{- else }}
-{{- .Release.Namespace }}
+{{- include "credbroker.namespace" . }}
 {{- end }}
 {{- end }}
 
@@ -82,7 +92,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- toYaml .Values.auth.policy }}
 {{- else }}
 {{- /* callers are system:serviceaccount:<ns>:<name> (kubernetes), static:<name> (static) or anonymous (none) */}}
-{{- $subject := printf "system:serviceaccount:%s:*" .Release.Namespace }}
+{{- $subject := printf "system:serviceaccount:%s:*" (include "credbroker.namespace" .) }}
 {{- if eq .Values.auth.mode "static" }}{{ $subject = "static:*" }}{{ end }}
 {{- if eq .Values.auth.mode "none" }}{{ $subject = "*" }}{{ end }}
 rules:
@@ -96,4 +106,8 @@ rules:
 
 {{- define "credbroker.registriesConf" -}}
 {{- toYaml (dict "registries" .Values.registries) }}
+{{- end }}
+
+{{- define "credbroker.authScriptsName" -}}
+{{- default (printf "%s-authscripts" (include "credbroker.fullname" .)) .Values.authScripts.name | trunc 63 | trimSuffix "-" }}
 {{- end }}

@@ -100,7 +100,7 @@ rules:
       - {{ $subject | quote }}
     actions: [resolve, explain, test, validate, registries, status]
     applications:
-      - {{ printf "%s/*" .Release.Namespace | quote }}
+      - {{ printf "%s/*" (include "credbroker.namespace" .) | quote }}
 {{- end }}
 {{- end }}
 

@@ -118,6 +118,7 @@ t.test('a live scrape passes promtool and matches the README', async (t) => {
   - subjects: ["static:${MARK}caller"]
     actions: [resolve, explain, test, validate, registries, status, invalidate]
     overrides: ["pullsecret:argocd/*", "secret:argocd/*"]
+    applications: ["argocd/*"]
 `);
 
   const registry = await fakeRegistry(t, 'field-user', SECRET_VALUES.field);

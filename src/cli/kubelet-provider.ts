@@ -63,9 +63,11 @@ async function main (): Promise<number> {
   if (opts.token === undefined && typeof request.serviceAccountToken === 'string' && request.serviceAccountToken !== '') {
     opts.token = request.serviceAccountToken;
   }
+  // the token travels once, as the caller's credential; the body carries no token
+  const { serviceAccountToken: _token, ...forwarded } = request;
   const res = await callService(opts, 'POST', '/v1/kubelet/credential-provider', {
     contentType: 'application/json',
-    text: JSON.stringify(request)
+    text: JSON.stringify(forwarded)
   });
   if (res.status !== 200) throw serviceError(res);
   let body: unknown;

@@ -39,6 +39,8 @@ t.test('uses the pod ServiceAccount token the kubelet passes when no token is co
   });
   t.equal(r.code, 0, r.stderr);
   t.equal(s.requests[0]?.authorization, `Bearer ${SA_TOKEN}`);
+  t.notMatch(s.requests[0]?.body ?? '', SA_TOKEN, 'the token is the caller credential only, not repeated in the body');
+  t.same(JSON.parse(s.requests[0]?.body ?? '{}').serviceAccountAnnotations, {}, 'the rest of the request is forwarded');
 });
 
 t.test('bad input is refused before calling the service', async (t) => {

@@ -1,7 +1,7 @@
 // The cloud SDKs are imported only when an ecr:, gcp: or acr: reference is used: a service
 // without one never loads them (start time and memory as before), one that uses ecr: loads
 // the AWS SDK alone. Imports are traced by a module resolve hook in the service process.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpDir } from '../helpers/app.js';
@@ -9,7 +9,7 @@ import { ROOT, cleanEnv, closedPort, listeningUrl, request, spawnService } from 
 
 const HOOK = join(ROOT, 'test', 'fixtures', 'trace-cloud-imports.mjs');
 
-async function service (t: Tap, conf: string, env: Record<string, string> = {}) {
+async function service (t: Test, conf: string, env: Record<string, string> = {}) {
   const dir = tmpDir(t);
   mkdirSync(join(dir, 'secrets'));
   writeFileSync(join(dir, 'registries.conf'), conf);
@@ -21,7 +21,6 @@ async function service (t: Tap, conf: string, env: Record<string, string> = {}) 
   const resolve = async (image: string) => await request(`${base}/v1/credentials/resolve`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ image }), ms: 30_000 });
   return { p, resolve };
 }
-type Tap = Parameters<Parameters<typeof t.test>[1]>[0];
 
 t.test('local mode without cloud references loads no cloud SDK', async (t) => {
   const { p, resolve } = await service(t, 'registries:\n  - name: plain\n    prefix: registry.example.com\n    credentials: env:REG_CREDS\n', { REG_CREDS: 'user:lazy-pw-1' });

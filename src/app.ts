@@ -6,7 +6,6 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { ArgocdApplications } from './argocd/argocd-applications.js';
 import { ArgocdClient, argocdClientOptions } from './argocd/client.js';
-import { KubeApplications } from './argocd/kube-applications.js';
 import type { ApplicationSource } from './argocd/types.js';
 import { reloadReporter } from './config/reload.js';
 import { openPolicyFile } from './policy/policy.js';
@@ -16,6 +15,7 @@ import { openTokensFile } from './config/tokens.js';
 import { ReloadingFile } from './config/watch.js';
 import { CredentialCache } from './credentials/cache.js';
 import { Resolver } from './credentials/resolver.js';
+import { disconnectedSince } from './credentials/sources.js';
 import authPlugin, { type TokenReviewer } from './http/auth.js';
 import type { BrokerContext } from './http/context.js';
 import { registerErrorHandling } from './http/errors.js';
@@ -107,13 +107,20 @@ export async function buildApp (opts: BuildOptions): Promise<FastifyInstance> {
       if (settings.applicationsApi === 'argocd') {
         applications = new ArgocdApplications(new ArgocdClient(argocdClientOptions(settings, metrics)));
       } else if (kubeConfig !== undefined) {
+        // @kubernetes/client-node loads only in the modes that use the Kubernetes API
+        const { KubeApplications } = await import('./argocd/kube-applications.js');
         applications = new KubeApplications(kubeConfig, { defaultNamespace: settings.podNamespace, metrics });
       }
     }
     const theApps = applications;
     if (theApps !== undefined) cleanup.push(() => theApps.close());
 
-    const cache = new CredentialCache({ maxStaleMs: settings.cacheMaxStaleMs, metrics });
+    const cache = new CredentialCache({
+      maxStaleMs: settings.cacheMaxStaleMs,
+      maxEntries: settings.cacheMaxEntries,
+      metrics,
+      disconnectedSince: (namespaces) => disconnectedSince(theStore, namespaces)
+    });
     cleanup.push(() => cache.close());
     const unsubscribe = theStore.onChange((kind, ns, name) => {
       const n = cache.invalidateDep(`${kind}/${ns}/${name}`);

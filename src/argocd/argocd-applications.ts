@@ -1,9 +1,10 @@
 // Argo CD Applications read through the Argo CD REST API (APPLICATIONS_API=argocd), each cached
-// briefly with one request in flight per name: SPEC §3 wants annotation changes seen within 5 s.
+// briefly with one request in flight per name: annotation changes are seen within 5 s (README "Resolution").
+import { Cache } from '../cache.js';
 import type { ApplicationInfo, ApplicationSource, ApplicationsStatus } from './types.js';
 import type { ArgocdClient } from './client.js';
 
-/** SPEC §3: a change to an Application's annotations takes effect within five seconds. */
+/** a change to an Application's annotations takes effect within five seconds. */
 export const MAX_APPLICATION_CACHE_TTL_MS = 5000;
 export const DEFAULT_APPLICATION_CACHE_TTL_MS = 2000;
 
@@ -21,50 +22,31 @@ export interface ApplicationCacheOptions {
   now?: () => number
 }
 
-/** A brief TTL cache with single-flight loads; absent results are cached too, errors are not. */
+/**
+ * Applications by name on the one cache primitive: bounded, fresh for `ttlMs`, then served
+ * stale while one refetch runs, never older than five seconds; absent results are cached
+ * too, errors are not.
+ */
 export class ApplicationCache<T> {
-  private readonly entries = new Map<string, { value: T | undefined, expiresAt: number }>();
-  private readonly inflight = new Map<string, Promise<T | undefined>>();
-  private readonly ttlMs: number;
-  private readonly maxEntries: number;
-  private readonly now: () => number;
+  private readonly cache: Cache<T | undefined>;
 
   constructor (opts: ApplicationCacheOptions = {}) {
-    this.ttlMs = Math.min(opts.ttlMs ?? DEFAULT_APPLICATION_CACHE_TTL_MS, MAX_APPLICATION_CACHE_TTL_MS);
-    this.maxEntries = opts.maxEntries ?? 1000;
-    this.now = opts.now ?? Date.now;
+    const ttlMs = Math.min(opts.ttlMs ?? DEFAULT_APPLICATION_CACHE_TTL_MS, MAX_APPLICATION_CACHE_TTL_MS);
+    this.cache = new Cache<T | undefined>({
+      max: opts.maxEntries ?? 1000,
+      ttlMs,
+      staleMs: MAX_APPLICATION_CACHE_TTL_MS - ttlMs,
+      staleWhileRefetch: true,
+      ...(opts.now !== undefined ? { now: opts.now } : {})
+    });
   }
 
   async get (key: string, load: () => Promise<T | undefined>): Promise<T | undefined> {
-    const hit = this.entries.get(key);
-    if (hit !== undefined && hit.expiresAt > this.now()) return hit.value;
-    const running = this.inflight.get(key);
-    if (running !== undefined) return await running;
-    const p = load().then((value) => {
-      this.store(key, value);
-      return value;
-    }).finally(() => { this.inflight.delete(key); });
-    this.inflight.set(key, p);
-    return await p;
+    return (await this.cache.get(key, async () => ({ value: await load() }))).stored.value;
   }
 
   clear (): void {
-    this.entries.clear();
-  }
-
-  private store (key: string, value: T | undefined): void {
-    const now = this.now();
-    this.entries.delete(key);
-    if (this.entries.size >= this.maxEntries) {
-      for (const [k, e] of this.entries) if (e.expiresAt <= now) this.entries.delete(k);
-      // still full: drop the oldest (Map keeps insertion order)
-      while (this.entries.size >= this.maxEntries) {
-        const oldest = this.entries.keys().next();
-        if (oldest.done === true) break;
-        this.entries.delete(oldest.value);
-      }
-    }
-    this.entries.set(key, { value, expiresAt: now + this.ttlMs });
+    this.cache.clear();
   }
 }
 

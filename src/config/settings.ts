@@ -45,6 +45,7 @@ export interface Settings {
   extTimeoutMs: number
   extMaxOutputBytes: number
   cacheMaxStaleMs: number
+  cacheMaxEntries: number
   logLevel: string
   shutdownDelayMs: number
 }
@@ -81,6 +82,7 @@ export const SETTINGS: SettingDef[] = [
   { env: 'ANNOTATION_SOURCES', default: 'secrets', help: 'reference types Application annotations may use: secrets (pullsecret:, secret:) or all (as upstream)' },
   { env: 'EXT_TIMEOUT', default: '10s', help: 'ext: script timeout' },
   { env: 'EXT_MAX_OUTPUT', default: '65536', help: 'ext: script output cap in bytes' },
+  { env: 'CACHE_MAX_ENTRIES', default: '10000', help: 'most credentials cached; the least recently used is dropped beyond it' },
   { env: 'CACHE_MAX_STALE', default: '5m', help: 'how long cached credentials may be served when their source is unreachable' },
   { env: 'LOG_LEVEL', default: 'info', help: 'pino level: fatal, error, warn, info, debug, trace, silent' },
   { env: 'SHUTDOWN_DELAY', default: '10s', help: 'longest wait for in-flight requests at shutdown' }
@@ -257,6 +259,7 @@ export function loadSettings (opts: LoadOptions = {}): Settings {
     extTimeoutMs: duration('EXT_TIMEOUT', env.EXT_TIMEOUT, '10s'),
     extMaxOutputBytes: int('EXT_MAX_OUTPUT', env.EXT_MAX_OUTPUT, 65536, 1, 16 * 1024 * 1024),
     cacheMaxStaleMs: duration('CACHE_MAX_STALE', env.CACHE_MAX_STALE, '5m'),
+    cacheMaxEntries: int('CACHE_MAX_ENTRIES', env.CACHE_MAX_ENTRIES, 10_000, 1, 10_000_000),
     logLevel,
     shutdownDelayMs: duration('SHUTDOWN_DELAY', env.SHUTDOWN_DELAY, '10s')
   };

@@ -1,17 +1,30 @@
-// The credential cache (SPEC §3 step 4): entries live until their expiry (credsexpire or the
-// source's own expiresAt) or until a Secret they came from changes; concurrent misses for one
-// key share one fetch; expired entries are kept CACHE_MAX_STALE longer for outages.
-import NodeCache from 'node-cache';
+// The credential cache (README "Caching"): the one cache primitive (../cache.ts), bounded by
+// CACHE_MAX_ENTRIES with least-recently-used eviction. Registry-level entries (as many as
+// registries.conf has entries) are kept in a segment of their own, so that a flood of
+// request-, image- or application-level entries never evicts them. Entries live until their expiry
+// (credsexpire or the source's own expiresAt) or until a Secret they came from changes
+// (an index by Secret: invalidation costs what it drops); concurrent misses for one key share
+// one fetch; expired entries are kept CACHE_MAX_STALE longer for outages of the Kubernetes API.
+import { Cache, type Stored } from '../cache.js';
+import { formatDuration } from '../config/duration.js';
+import { KubernetesUnavailable, isCodedError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { CloudDetail } from './cloud/types.js';
+import type { DockerConfig } from './dockerconfig.js';
 import type { Credential, SourceType } from './types.js';
 
 export type Level = 'request' | 'image' | 'application' | 'registry';
 
+export const DEFAULT_CACHE_MAX_ENTRIES = 10_000;
+
 export interface Fetched {
-  credential: Credential
-  /** docker-config key that matched, for pullsecret/serviceaccount */
-  matchedKey?: string
+  /** the credential of a single-credential source (secret:, env:, ext:) */
+  credential?: Credential
+  /**
+   * the keyring of a pullsecret:/serviceaccount: source, matched per image on every lookup:
+   * one entry per Secret, whatever the number of images it serves
+   */
+  keyring?: { config: DockerConfig, label: string }
   /** objects the credential came from, as `secret/<ns>/<name>` or `serviceaccount/<ns>/<name>` */
   deps: string[]
   /** the namespaces whose store state decides staleness */
@@ -20,7 +33,7 @@ export interface Fetched {
   cloud?: CloudDetail
 }
 
-/** what an entry is for: its key, level, reference, and the endpoint prefix and image it was fetched for */
+/** what an entry is for: its key, level, reference, and the endpoint prefix and image it was (first) fetched for */
 export interface EntryIdentity {
   key: string
   level: Level
@@ -44,11 +57,14 @@ export interface CacheLookup {
 
 export interface CacheOptions {
   maxStaleMs: number
+  /** CACHE_MAX_ENTRIES (default 10,000) */
   maxEntries?: number
   metrics?: Metrics
   now?: () => number
   /** minimum spacing of `refresh: true` refetches of one key */
   refreshIntervalMs?: number
+  /** since when (epoch ms) the source of any of these namespaces has been out of reach, if it is */
+  disconnectedSince?: (namespaces: string[]) => number | undefined
 }
 
 export interface GetOptions extends EntryIdentity {
@@ -57,12 +73,6 @@ export interface GetOptions extends EntryIdentity {
   /** entries that should not be kept at all (e.g. ext: at a non-registry level without expiry) */
   noStore?: boolean
   refresh?: boolean
-  /** may a stale entry stand in for a fetch that failed with this error? */
-  serveStaleOn?: (err: unknown) => boolean
-  /** for a hit: is the entry's source currently out of reach, and since when? */
-  disconnectedSince?: (entry: CacheEntry) => number | undefined
-  /** thrown when a hit's source has been out of reach longer than maxStale */
-  tooStale?: () => Error
 }
 
 /** Refresh a credential that says when it expires before then: 10% of its life, at most 5 minutes. */
@@ -70,135 +80,133 @@ export function refreshMarginMs (lifetimeMs: number): number {
   return Math.min(5 * 60_000, Math.max(0, lifetimeMs * 0.1));
 }
 
+/** the earliest expiry of what was fetched (for a keyring: of any of its credentials) */
+function expiryOf (f: Fetched): number | undefined {
+  let at = f.credential?.expiresAt?.getTime();
+  for (const e of f.keyring?.config.entries ?? []) {
+    const t = e.credential.expiresAt?.getTime();
+    if (t !== undefined && (at === undefined || t < at)) at = t;
+  }
+  return at;
+}
+
 export class CredentialCache {
-  private readonly cache: NodeCache;
-  private readonly inflight = new Map<string, Promise<CacheEntry>>();
+  /** registry-level entries, and the others */
+  private readonly segments: [Cache<CacheEntry>, Cache<CacheEntry>];
+  /** `secret/<ns>/<name>` → keys of the entries that came from it */
   private readonly byDep = new Map<string, Set<string>>();
   private readonly now: () => number;
-  private readonly refreshIntervalMs: number;
 
   constructor (private readonly opts: CacheOptions) {
     this.now = opts.now ?? Date.now;
-    this.refreshIntervalMs = opts.refreshIntervalMs ?? 1000;
-    this.cache = new NodeCache({ useClones: false, checkperiod: 60, maxKeys: opts.maxEntries ?? 10_000 });
-    this.cache.on('del', (key: string, entry: CacheEntry) => this.unindex(key, entry));
-    this.cache.on('expired', (key: string, entry: CacheEntry) => this.unindex(key, entry));
+    const segment = () => new Cache<CacheEntry>({
+      max: opts.maxEntries ?? DEFAULT_CACHE_MAX_ENTRIES,
+      staleMs: opts.maxStaleMs,
+      // only an outage of the Kubernetes API or a cloud provider lets an expired entry stand in
+      staleOn: (err) => isCodedError(err) && (err.code === 'KUBERNETES_UNAVAILABLE' || err.code === 'CLOUD_PROVIDER_UNAVAILABLE'),
+      minRefetchMs: opts.refreshIntervalMs ?? 1000,
+      now: this.now,
+      onDrop: (key, stored) => { this.unindex(key, stored.value); },
+      onStore: (_key, stored) => { this.index(stored.value); }
+    });
+    this.segments = [segment(), segment()];
+  }
+
+  get size (): number { return this.segments[0].size + this.segments[1].size; }
+
+  private segment (level: Level): Cache<CacheEntry> {
+    return this.segments[level === 'registry' ? 0 : 1];
   }
 
   async get (o: GetOptions, fetch: () => Promise<Fetched>): Promise<CacheLookup> {
-    const now = this.now();
-    const existing = this.cache.get<CacheEntry>(o.key);
-    const fresh = existing !== undefined && (existing.freshUntil === null || existing.freshUntil > now);
-    const recentlyFetched = existing !== undefined && now - existing.fetchedAt.getTime() < this.refreshIntervalMs;
-    if (existing !== undefined && fresh && (o.refresh !== true || recentlyFetched)) {
-      const since = o.disconnectedSince?.(existing);
-      if (since !== undefined && now - since > this.opts.maxStaleMs && o.tooStale !== undefined) throw o.tooStale();
+    const lookup = await this.segment(o.level).get(o.key, async () => {
+      const fetched = await fetch();
+      const fetchedAt = this.now();
+      let freshUntil: number | null = o.ttlMs !== undefined && o.ttlMs > 0 ? fetchedAt + o.ttlMs : null;
+      const expiresAt = expiryOf(fetched);
+      if (expiresAt !== undefined) {
+        const refreshAt = expiresAt - refreshMarginMs(expiresAt - fetchedAt);
+        freshUntil = freshUntil === null ? refreshAt : Math.min(freshUntil, refreshAt);
+      }
+      const entry: CacheEntry = {
+        ...fetched, key: o.key, level: o.level, ref: o.ref, sourceType: o.sourceType, registry: o.registry, image: o.image, fetchedAt: new Date(fetchedAt), freshUntil
+      };
+      // a stale stand-in for CACHE_MAX_STALE, but never past the credential's own expiry: then it is of no use to anyone
+      const keepUntil = freshUntil === null ? null : Math.min(freshUntil + this.opts.maxStaleMs, expiresAt ?? Infinity);
+      return { value: entry, freshUntil, keepUntil, store: o.noStore !== true || freshUntil !== null };
+    }, o.refresh === true ? { refresh: true } : {});
+    this.opts.metrics?.cacheEntries.set(this.size);
+    if (lookup.hit) {
+      // an entry read before an outage is stale while its source is out of reach, and refused after CACHE_MAX_STALE
+      const since = this.opts.disconnectedSince?.(lookup.stored.value.namespaces);
+      if (since !== undefined && this.now() - since > this.opts.maxStaleMs) {
+        throw new KubernetesUnavailable(`the Kubernetes API has been unreachable for longer than CACHE_MAX_STALE (${formatDuration(this.opts.maxStaleMs)})`);
+      }
       this.opts.metrics?.cacheHits.inc({ level: o.level });
-      return { entry: existing, hit: true, stale: since !== undefined };
+      return { entry: lookup.stored.value, hit: true, stale: lookup.stale || since !== undefined };
     }
     this.opts.metrics?.cacheMisses.inc({ level: o.level });
-    try {
-      const entry = await this.fetchOnce(o, fetch);
-      return { entry, hit: false, stale: false };
-    } catch (err) {
-      if (existing !== undefined && o.serveStaleOn?.(err) === true &&
-          (existing.freshUntil === null || now - existing.freshUntil <= this.opts.maxStaleMs) &&
-          // a credential past its own expiry is of no use to anyone
-          (existing.credential.expiresAt === null || existing.credential.expiresAt.getTime() > now)) {
-        // an entry that never expires is still bounded by how long its source has been out of reach
-        const since = o.disconnectedSince?.(existing);
-        if (since !== undefined && now - since > this.opts.maxStaleMs && o.tooStale !== undefined) throw o.tooStale();
-        return { entry: existing, hit: true, stale: true };
-      }
-      throw err;
-    }
+    return { entry: lookup.stored.value, hit: false, stale: false };
   }
 
-  private fetchOnce (o: GetOptions, fetch: () => Promise<Fetched>): Promise<CacheEntry> {
-    const running = this.inflight.get(o.key);
-    if (running !== undefined) return running;
-    const p = (async () => {
-      const fetched = await fetch();
-      const entry = this.makeEntry(o, fetched);
-      if (o.noStore !== true || entry.freshUntil !== null) this.store(entry);
-      return entry;
-    })();
-    this.inflight.set(o.key, p);
-    const clear = () => { this.inflight.delete(o.key); };
-    p.then(clear, clear);
-    return p;
-  }
-
-  private makeEntry (o: GetOptions, fetched: Fetched): CacheEntry {
-    const fetchedAt = this.now();
-    let freshUntil: number | null = o.ttlMs !== undefined && o.ttlMs > 0 ? fetchedAt + o.ttlMs : null;
-    const expiresAt = fetched.credential.expiresAt?.getTime();
-    if (expiresAt !== undefined) {
-      const refreshAt = expiresAt - refreshMarginMs(expiresAt - fetchedAt);
-      freshUntil = freshUntil === null ? refreshAt : Math.min(freshUntil, refreshAt);
-    }
-    return { ...fetched, key: o.key, level: o.level, ref: o.ref, sourceType: o.sourceType, registry: o.registry, image: o.image, fetchedAt: new Date(fetchedAt), freshUntil };
-  }
-
-  private store (entry: CacheEntry): void {
-    const ttlSec = entry.freshUntil === null
-      ? 0
-      : Math.max(1, Math.ceil((entry.freshUntil - this.now() + this.opts.maxStaleMs) / 1000));
-    const old = this.cache.get<CacheEntry>(entry.key);
-    if (old !== undefined) this.unindex(entry.key, old);
-    try {
-      this.cache.set(entry.key, entry, ttlSec);
-    } catch {
-      return; // full: serve without caching rather than fail the request
-    }
+  /** index a stored entry by the objects it came from */
+  private index (entry: CacheEntry): void {
     for (const dep of entry.deps) {
       let keys = this.byDep.get(dep);
       if (keys === undefined) this.byDep.set(dep, keys = new Set());
       keys.add(entry.key);
     }
-    this.updateGauge();
   }
 
   private unindex (key: string, entry: CacheEntry): void {
     for (const dep of entry.deps) {
       const keys = this.byDep.get(dep);
-      keys?.delete(key);
-      if (keys?.size === 0) this.byDep.delete(dep);
+      if (keys === undefined) continue;
+      keys.delete(key);
+      if (keys.size === 0) this.byDep.delete(dep);
     }
-    this.updateGauge();
   }
 
-  private updateGauge (): void {
-    this.opts.metrics?.cacheEntries.set(this.cache.keys().length);
-  }
-
-  /** drop every entry that came from this object (`secret/<ns>/<name>`) */
+  /** drop every entry that came from this object (`secret/<ns>/<name>`): cost in proportion to what it drops */
   invalidateDep (dep: string): number {
+    // a fetch in flight may have read the object before this change: it must not be kept
+    for (const s of this.segments) s.forgetInflight();
     const keys = this.byDep.get(dep);
     if (keys === undefined) return 0;
-    return this.cache.del([...keys]);
+    this.byDep.delete(dep);
+    let n = 0;
+    for (const key of keys) if (this.segments[0].delete(key) || this.segments[1].delete(key)) n++;
+    this.opts.metrics?.cacheEntries.set(this.size);
+    return n;
   }
 
+  /** drop the entries the filter picks (admin and reload paths: a scan of every entry) */
   invalidate (filter: (entry: CacheEntry) => boolean = () => true): number {
-    const keys = this.entries().filter(filter).map((e) => e.key);
-    return keys.length === 0 ? 0 : this.cache.del(keys);
+    let n = 0;
+    for (const s of this.segments) {
+      const keys: string[] = [];
+      for (const [key, stored] of s.entries()) if (filter(stored.value)) keys.push(key);
+      for (const key of keys) s.delete(key);
+      n += keys.length;
+    }
+    this.opts.metrics?.cacheEntries.set(this.size);
+    return n;
   }
 
   peek (key: string): CacheEntry | undefined {
-    return this.cache.get<CacheEntry>(key);
+    return (this.segments[0].peek(key) ?? this.segments[1].peek(key))?.value;
   }
 
   entries (): CacheEntry[] {
     const out: CacheEntry[] = [];
-    for (const k of this.cache.keys()) {
-      const e = this.cache.get<CacheEntry>(k);
-      if (e !== undefined) out.push(e);
-    }
+    for (const s of this.segments) for (const [, stored] of s.entries()) out.push(stored.value);
     return out;
   }
 
   close (): void {
-    this.cache.flushAll();
-    this.cache.close();
+    for (const s of this.segments) s.clear();
+    this.byDep.clear();
   }
 }
+
+export type { Stored };

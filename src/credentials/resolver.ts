@@ -1,6 +1,5 @@
 // Resolution (SPEC §3): normalize the image, find its endpoint, pick the most specific
 // credential reference (request → image → application → registry), fetch it through the cache.
-import { formatDuration } from '../config/duration.js';
 import type { RegistriesConfig } from '../config/registries.js';
 import { AnnotationSourceNotAllowed, ApplicationNotFound, ArgocdUnavailable, KubernetesUnavailable, NoCredentialsConfigured, isCodedError } from '../errors.js';
 import type { ApplicationSource } from '../argocd/types.js';
@@ -9,10 +8,10 @@ import type { SecretStore } from '../kube/secret-store.js';
 import type { Metrics } from '../metrics.js';
 import { defaultRegistryOf, findEndpoint, type Endpoint } from '../registry/endpoints.js';
 import { parseImageReference, type ImageReference } from '../registry/image-ref.js';
-import type { CacheEntry, CacheLookup, CredentialCache, Level } from './cache.js';
+import type { CacheLookup, CredentialCache, Level } from './cache.js';
 import { formatReference, parseCredentialSpec } from './reference.js';
 import { CloudCredentials, type CloudDetail } from './cloud/index.js';
-import { checkNamespace, fetchCredential, namespaceOf, type SourceContext } from './sources.js';
+import { checkNamespace, credentialFor, disconnectedSince, fetchCredential, namespaceOf, type SourceContext } from './sources.js';
 import { isCloudProvider, type CredentialReference, type ParsedSpec, type SourceType, type TokenType } from './types.js';
 
 export interface ResolveRequest {
@@ -135,21 +134,22 @@ export class Resolver {
       if (plan.chosen === undefined) throw new NoCredentialsConfigured(plan.image.name);
       sourceType = plan.chosen.ref.type;
       const lookup = await this.fetch(plan, req.refresh === true);
-      this.deps.metrics?.credentialRequests.inc({ outcome: 'ok', source_type: sourceType });
       const { entry } = lookup;
+      const { credential, matchedKey } = credentialFor(entry, plan.image.name);
+      this.deps.metrics?.credentialRequests.inc({ outcome: 'ok', source_type: sourceType });
       return {
         image: req.image,
         normalized: plan.image.name,
         registry: endpointView(plan.endpoint),
         source: { type: plan.chosen.ref.type, ref: plan.chosen.text, level: plan.chosen.level },
-        username: entry.credential.username,
-        password: entry.credential.password,
-        tokenType: entry.credential.tokenType,
+        username: credential.username,
+        password: credential.password,
+        tokenType: credential.tokenType,
         cached: lookup.hit,
         stale: lookup.stale,
         fetchedAt: entry.fetchedAt.toISOString(),
-        expiresAt: entry.credential.expiresAt?.toISOString() ?? null,
-        ...(entry.matchedKey !== undefined ? { matchedKey: entry.matchedKey } : {})
+        expiresAt: credential.expiresAt?.toISOString() ?? null,
+        ...(matchedKey !== undefined ? { matchedKey } : {})
       };
     } catch (err) {
       this.deps.metrics?.credentialRequests.inc({ outcome: isCodedError(err) ? err.code : 'INTERNAL', source_type: sourceType });
@@ -189,8 +189,9 @@ export class Resolver {
       result.source = { type: plan.chosen.ref.type, ref: plan.chosen.text, level: plan.chosen.level };
       const before = this.deps.cache.peek(this.cacheKey(plan));
       const lookup = await this.fetch(plan, req.refresh === true);
-      if (lookup.entry.matchedKey !== undefined) result.match = { key: lookup.entry.matchedKey };
-      if (lookup.entry.cloud !== undefined) result.cloud = { ...lookup.entry.cloud, expiresAt: lookup.entry.credential.expiresAt?.toISOString() ?? null };
+      const { credential, matchedKey } = credentialFor(lookup.entry, image.name);
+      if (matchedKey !== undefined) result.match = { key: matchedKey };
+      if (lookup.entry.cloud !== undefined) result.cloud = { ...lookup.entry.cloud, expiresAt: credential.expiresAt?.toISOString() ?? null };
       result.cache = {
         state: lookup.stale ? 'stale' : lookup.hit ? 'hit' : before === undefined && this.deps.cache.peek(lookup.entry.key) === undefined ? 'not-cached' : 'miss',
         fetchedAt: lookup.entry.fetchedAt.toISOString(),
@@ -278,18 +279,17 @@ export class Resolver {
     return undefined;
   }
 
+  /** one entry per reference (and endpoint at registry level): a keyring serves every image it matches */
   private cacheKey (plan: Plan): string {
     const chosen = plan.chosen as NonNullable<Plan['chosen']>;
-    const perImage = chosen.ref.type === 'pullsecret' || chosen.ref.type === 'serviceaccount';
     // a cloud token is for the registry host (and, for ACR, the exchange at the API URL)
     const perRegistry = isCloudProvider(chosen.ref.type) ? `|${plan.image.registry}|${plan.endpoint.apiUrl}` : '';
-    return `${chosen.level}|${chosen.text}${perImage ? `|${plan.image.name}` : ''}${perRegistry}${chosen.level === 'registry' ? `|${plan.endpoint.prefix}` : ''}`;
+    return `${chosen.level}|${chosen.text}${perRegistry}${chosen.level === 'registry' ? `|${plan.endpoint.prefix}` : ''}`;
   }
 
   private async fetch (plan: Plan, refresh: boolean): Promise<CacheLookup> {
     const chosen = plan.chosen as NonNullable<Plan['chosen']>;
     checkNamespace(chosen.ref, this.deps.secretNamespaces);
-    const maxStale = this.deps.cacheMaxStaleMs;
     return await this.deps.cache.get({
       key: this.cacheKey(plan),
       level: chosen.level,
@@ -300,32 +300,16 @@ export class Resolver {
       ttlMs: chosen.level === 'registry' ? plan.endpoint.credsExpireMs : undefined,
       // upstream reads image-level script credentials every time; keep them only when they say when they expire
       noStore: chosen.ref.type === 'ext' && chosen.level !== 'registry',
-      refresh,
-      serveStaleOn: (err) => isCodedError(err) && (err.code === 'KUBERNETES_UNAVAILABLE' || err.code === 'CLOUD_PROVIDER_UNAVAILABLE'),
-      disconnectedSince: (entry: CacheEntry) => this.disconnectedSince(entry.namespaces),
-      tooStale: () => new KubernetesUnavailable(`the Kubernetes API has been unreachable for longer than CACHE_MAX_STALE (${formatDuration(maxStale)})`)
+      refresh
     }, async () => {
       // the store still answers from memory while its watch is down: only credentials cached
       // before the outage are served then (marked stale, up to CACHE_MAX_STALE), nothing new
       const ns = namespaceOf(chosen.ref);
-      const since = ns === undefined ? undefined : this.disconnectedSince([ns]);
+      const since = ns === undefined ? undefined : disconnectedSince(this.deps.store, [ns]);
       if (since !== undefined) {
         throw new KubernetesUnavailable(`the Kubernetes API has been unreachable since ${new Date(since).toISOString()}; namespace ${ns as string} is not read until it is back`);
       }
       return await fetchCredential(chosen.ref, plan.image.name, this.sources, plan.endpoint);
     });
-  }
-
-  private disconnectedSince (namespaces: string[]): number | undefined {
-    if (namespaces.length === 0) return undefined;
-    const status = this.deps.store.status();
-    let since: number | undefined;
-    for (const ns of namespaces) {
-      const state = status.namespaces[ns] ?? status.namespaces['*'];
-      if (state?.disconnectedSince === undefined) continue;
-      const t = Date.parse(state.disconnectedSince);
-      if (since === undefined || t < since) since = t;
-    }
-    return since;
   }
 }

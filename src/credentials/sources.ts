@@ -5,10 +5,10 @@ import type { SecretStore } from '../kube/secret-store.js';
 import type { Metrics } from '../metrics.js';
 import type { Fetched } from './cache.js';
 import type { CloudCredentials } from './cloud/index.js';
-import { credentialFromSecret, dockerConfigFromSecretData, lookupDockerConfig, registryHostOf, type DockerConfig } from './dockerconfig.js';
+import { dockerConfigFromSecretData, lookupDockerConfig, registryHostOf, type DockerConfig } from './dockerconfig.js';
 import { runExtScript } from './ext.js';
 import { formatReference, parseUserPass } from './reference.js';
-import type { CredentialReference } from './types.js';
+import type { Credential, CredentialReference } from './types.js';
 
 export interface SourceContext {
   store: SecretStore
@@ -22,6 +22,20 @@ export interface SourceContext {
 
 export const MAX_SECRET_FIELD_BYTES = 64 * 1024;
 
+/** Since when (epoch ms) the store has been out of touch with any of these namespaces, if it is. */
+export function disconnectedSince (store: SecretStore, namespaces: string[]): number | undefined {
+  if (namespaces.length === 0) return undefined;
+  const status = store.status();
+  let since: number | undefined;
+  for (const ns of namespaces) {
+    const state = status.namespaces[ns] ?? status.namespaces['*'];
+    if (state?.disconnectedSince === undefined) continue;
+    const t = Date.parse(state.disconnectedSince);
+    if (since === undefined || t < since) since = t;
+  }
+  return since;
+}
+
 /** Namespaces a reference reads from; checked against SECRET_NAMESPACES before any read. */
 export function namespaceOf (ref: CredentialReference): string | undefined {
   return ref.type === 'pullsecret' || ref.type === 'secret' || ref.type === 'serviceaccount' ? ref.namespace : undefined;
@@ -33,8 +47,9 @@ export function checkNamespace (ref: CredentialReference, allowed: string[] | '*
 }
 
 /**
- * Fetch the credential for `image` (a normalized repository, `host[:port]/path`).
- * The caller has checked the namespace.
+ * Fetch what a reference names: a credential, or for pullsecret: and serviceaccount: the
+ * keyring that `credentialFor` matches images against (`image`, a normalized repository,
+ * only picks the registry of a cloud token). The caller has checked the namespace.
  */
 export async function fetchCredential (ref: CredentialReference, image: string, ctx: SourceContext, endpoint?: { apiUrl: string }): Promise<Fetched> {
   const end = ctx.metrics?.fetchDuration.startTimer({ source_type: ref.type });
@@ -43,6 +58,14 @@ export async function fetchCredential (ref: CredentialReference, image: string, 
   } finally {
     end?.();
   }
+}
+
+/** The credential of what was fetched for `image` (a normalized repository, `host[:port]/path`). */
+export function credentialFor (fetched: Fetched, image: string): { credential: Credential, matchedKey?: string } {
+  if (fetched.keyring === undefined) return { credential: fetched.credential as Credential };
+  const best = lookupDockerConfig(fetched.keyring.config, image)[0];
+  if (best === undefined) throw new NoMatchingAuthEntry(fetched.keyring.label, registryHostOf(image));
+  return { credential: best.credential, matchedKey: best.key };
 }
 
 async function fetchFrom (ref: CredentialReference, image: string, ctx: SourceContext, endpoint?: { apiUrl: string }): Promise<Fetched> {
@@ -88,8 +111,8 @@ async function fetchFrom (ref: CredentialReference, image: string, ctx: SourceCo
       const id = `${ref.namespace}/${ref.name}`;
       const secret = await ctx.store.getSecret(ref.namespace, ref.name);
       if (secret === undefined) throw new SecretNotFound(id);
-      const best = credentialFromSecret(secret, image);
-      return { credential: best.credential, matchedKey: best.key, deps: [`secret/${id}`], namespaces: [ref.namespace] };
+      const config = dockerConfigFromSecretData(secret.data, id);
+      return { keyring: { config, label: `secret ${id}` }, deps: [`secret/${id}`], namespaces: [ref.namespace] };
     }
     case 'serviceaccount': {
       const id = `${ref.namespace}/${ref.name}`;
@@ -105,9 +128,7 @@ async function fetchFrom (ref: CredentialReference, image: string, ctx: SourceCo
         if (secret.data['.dockerconfigjson'] === undefined && secret.data['.dockercfg'] === undefined) continue;
         merged.entries.push(...dockerConfigFromSecretData(secret.data, `${ref.namespace}/${name}`).entries);
       }
-      const best = lookupDockerConfig(merged, image)[0];
-      if (best === undefined) throw new NoMatchingAuthEntry(`the imagePullSecrets of ${formatReference(ref)}`, registryHostOf(image));
-      return { credential: best.credential, matchedKey: best.key, deps, namespaces: [ref.namespace] };
+      return { keyring: { config: merged, label: `the imagePullSecrets of ${formatReference(ref)}` }, deps, namespaces: [ref.namespace] };
     }
   }
 }

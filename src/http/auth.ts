@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { Cache } from '../cache.js';
 import type { Settings } from '../config/settings.js';
 import {
   defaultPolicy, describeOverride, evaluate, policyNamesCaller,
@@ -93,54 +94,33 @@ function tokenKey (token: string): string {
 
 /** TokenReview results by token hash, never past the token's exp; concurrent misses share one review. */
 export class ReviewCache {
-  private readonly entries = new Map<string, { outcome: ReviewOutcome, expiresAt: number }>();
-  private readonly inflight = new Map<string, Promise<ReviewOutcome>>();
+  private readonly cache: Cache<ReviewOutcome>;
 
   constructor (
     private readonly review: (token: string) => Promise<ReviewOutcome>,
     private readonly now: () => number,
-    private readonly maxEntries = MAX_CACHED_REVIEWS
-  ) {}
-
-  lookup (token: string): Promise<ReviewOutcome> {
-    const key = tokenKey(token);
-    const hit = this.entries.get(key);
-    if (hit !== undefined) {
-      if (hit.expiresAt > this.now()) return Promise.resolve(hit.outcome);
-      this.entries.delete(key);
-    }
-    const pending = this.inflight.get(key);
-    if (pending !== undefined) return pending;
-    const p = (async () => {
-      try {
-        const outcome = await this.review(token);
-        const now = this.now();
-        let expiresAt = now + (outcome.ok ? REVIEW_TTL_CAP_MS : REVIEW_FAILURE_TTL_MS);
-        const exp = tokenExpiry(token);
-        // a success never outlives the token; a failure is kept its few seconds regardless
-        if (outcome.ok && exp !== undefined) expiresAt = Math.min(expiresAt, exp);
-        if (expiresAt > now) this.store(key, outcome, expiresAt);
-        return outcome;
-      } finally {
-        this.inflight.delete(key);
-      }
-    })();
-    this.inflight.set(key, p);
-    return p;
+    maxEntries = MAX_CACHED_REVIEWS
+  ) {
+    // no stale serving: a review past its time is never an answer
+    this.cache = new Cache<ReviewOutcome>({ max: maxEntries, now });
   }
 
-  get size (): number { return this.entries.size; }
-
-  clear (): void { this.entries.clear(); }
-
-  private store (key: string, outcome: ReviewOutcome, expiresAt: number): void {
-    this.entries.delete(key);
-    if (this.entries.size >= this.maxEntries) {
-      const oldest = this.entries.keys().next();
-      if (oldest.done !== true) this.entries.delete(oldest.value);
-    }
-    this.entries.set(key, { outcome, expiresAt });
+  async lookup (token: string): Promise<ReviewOutcome> {
+    const lookup = await this.cache.get(tokenKey(token), async () => {
+      const outcome = await this.review(token);
+      const now = this.now();
+      let freshUntil = now + (outcome.ok ? REVIEW_TTL_CAP_MS : REVIEW_FAILURE_TTL_MS);
+      const exp = tokenExpiry(token);
+      // a success never outlives the token; a failure is kept its few seconds regardless
+      if (outcome.ok && exp !== undefined) freshUntil = Math.min(freshUntil, exp);
+      return { value: outcome, freshUntil, store: freshUntil > now };
+    });
+    return lookup.stored.value;
   }
+
+  get size (): number { return this.cache.size; }
+
+  clear (): void { this.cache.clear(); }
 }
 
 /**

@@ -111,6 +111,7 @@ t.test('settings from the environment', async (t) => {
     RATE_LIMIT_PER_MINUTE: '0',
     EXT_TIMEOUT: '1m30s',
     CACHE_MAX_STALE: '1h',
+    CACHE_MAX_ENTRIES: '500',
     LOG_LEVEL: 'debug',
     REGISTRIES_CONF_PATH: '/etc/r.conf',
     APPLICATIONS_API: 'argocd'
@@ -126,6 +127,7 @@ t.test('settings from the environment', async (t) => {
     rateLimitPerMinute: 0,
     extTimeoutMs: 90_000,
     cacheMaxStaleMs: 3_600_000,
+    cacheMaxEntries: 500,
     logLevel: 'debug',
     registriesConfPath: '/etc/r.conf',
     applicationsApi: 'argocd'
@@ -179,6 +181,8 @@ t.test('every bad value is a ConfigError naming the setting', async (t) => {
     [{ EXT_TIMEOUT: '10' }, 'EXT_TIMEOUT', 'duration without a unit'],
     [{ EXT_TIMEOUT: 'soon' }, 'EXT_TIMEOUT', 'not a duration'],
     [{ CACHE_MAX_STALE: '5 minutes' }, 'CACHE_MAX_STALE', 'not a Go duration'],
+    [{ CACHE_MAX_ENTRIES: '0' }, 'CACHE_MAX_ENTRIES', 'no room at all'],
+    [{ CACHE_MAX_ENTRIES: 'many' }, 'CACHE_MAX_ENTRIES', 'not a number'],
     [{ SHUTDOWN_DELAY: 'x' }, 'SHUTDOWN_DELAY', 'not a duration'],
     [{ LOG_LEVEL: 'verbose' }, 'LOG_LEVEL', 'unknown level'],
     [{ ARGOCD_SERVER: 'https://argocd.example.com' }, 'ARGOCD_SERVER', 'a URL instead of host[:port]'],

@@ -5,8 +5,9 @@ import { createMetrics } from '../../src/metrics.js';
 
 function fixture (maxStaleMs = 60_000) {
   let now = 1_000_000;
+  let since: number | undefined;
   const metrics = createMetrics({ defaultMetrics: false });
-  const cache = new CredentialCache({ maxStaleMs, metrics, now: () => now });
+  const cache = new CredentialCache({ maxStaleMs, metrics, now: () => now, disconnectedSince: () => since });
   let fetches = 0;
   let nextPassword = 'p1';
   let expiresAt: Date | null = null;
@@ -26,6 +27,7 @@ function fixture (maxStaleMs = 60_000) {
     set password (p: string) { nextPassword = p; },
     set expiresAt (d: Date | null) { expiresAt = d; },
     set fail (e: Error | undefined) { fail = e; },
+    set disconnectedSince (t: number | undefined) { since = t; },
     now: () => now
   };
 }
@@ -41,7 +43,7 @@ t.test('credsexpire bounds a registry-level entry', async (t) => {
   f.advance(2_000);
   const after = await f.cache.get(f.opts({ ttlMs: 60_000 }), f.fetch);
   t.equal(after.hit, false, 'refetched after credsexpire');
-  t.equal(after.entry.credential.password, 'p2');
+  t.equal(after.entry.credential?.password, 'p2');
   t.equal(f.fetches, 2);
   const hits = await f.metrics.cacheHits.get();
   t.equal(hits.values.find((v) => v.labels.level === 'registry')?.value, 2);
@@ -70,39 +72,41 @@ t.test('invalidation by dependency, and single flight', async (t) => {
   t.teardown(() => f.cache.close());
   const all = await Promise.all(Array.from({ length: 20 }, async () => await f.cache.get(f.opts(), f.fetch)));
   t.equal(f.fetches, 1, 'twenty concurrent misses, one fetch');
-  t.ok(all.every((r) => r.entry.credential.password === 'p1'));
+  t.ok(all.every((r) => r.entry.credential?.password === 'p1'));
   t.equal(f.cache.invalidateDep('secret/argocd/other'), 0);
   t.equal(f.cache.invalidateDep('secret/argocd/s'), 1);
   t.equal((await f.cache.get(f.opts(), f.fetch)).hit, false);
   t.equal((await f.metrics.cacheEntries.get()).values[0]?.value, 1);
 });
 
-t.test('stale serving: on a source outage, up to maxStale past expiry', async (t) => {
+t.test('stale serving: on a Kubernetes API outage, up to maxStale past expiry', async (t) => {
   const f = fixture(30_000);
   t.teardown(() => f.cache.close());
-  const serveStaleOn = (err: unknown) => (err as { code?: string }).code === 'KUBERNETES_UNAVAILABLE';
-  await f.cache.get(f.opts({ ttlMs: 10_000, serveStaleOn }), f.fetch);
+  await f.cache.get(f.opts({ ttlMs: 10_000 }), f.fetch);
   f.fail = new KubernetesUnavailable('down');
   f.advance(20_000);
-  const stale = await f.cache.get(f.opts({ ttlMs: 10_000, serveStaleOn }), f.fetch);
+  const stale = await f.cache.get(f.opts({ ttlMs: 10_000 }), f.fetch);
   t.equal(stale.stale, true, 'served stale');
-  t.equal(stale.entry.credential.password, 'p1');
+  t.equal(stale.entry.credential?.password, 'p1');
   f.advance(25_000);
-  await t.rejects(f.cache.get(f.opts({ ttlMs: 10_000, serveStaleOn }), f.fetch), { code: 'KUBERNETES_UNAVAILABLE' }, 'too stale');
+  await t.rejects(f.cache.get(f.opts({ ttlMs: 10_000 }), f.fetch), { code: 'KUBERNETES_UNAVAILABLE' }, 'too stale');
   f.fail = new Error('other');
-  await t.rejects(f.cache.get(f.opts({ key: 'k2', ttlMs: 10_000, serveStaleOn }), f.fetch), /other/, 'errors without a cached entry propagate');
+  await t.rejects(f.cache.get(f.opts({ key: 'k2', ttlMs: 10_000 }), f.fetch), /other/, 'errors without a cached entry propagate');
+  await f.cache.get(f.opts({ key: 'k3', ttlMs: 10_000 }), async () => ({ credential: { username: 'u', password: 'x', tokenType: 'basic', expiresAt: null }, deps: [], namespaces: [] }));
+  f.advance(11_000);
+  await t.rejects(f.cache.get(f.opts({ key: 'k3', ttlMs: 10_000 }), f.fetch), /other/, 'other errors are not covered by a stale entry');
 });
 
 t.test('a hit whose source has been disconnected longer than maxStale is refused', async (t) => {
   const f = fixture(30_000);
   t.teardown(() => f.cache.close());
   await f.cache.get(f.opts(), f.fetch);
-  const since = f.now();
+  f.disconnectedSince = f.now();
   f.advance(10_000);
-  const ok = await f.cache.get(f.opts({ disconnectedSince: () => since, tooStale: () => new KubernetesUnavailable('too stale') }), f.fetch);
+  const ok = await f.cache.get(f.opts(), f.fetch);
   t.equal(ok.stale, true);
   f.advance(30_000);
-  await t.rejects(f.cache.get(f.opts({ disconnectedSince: () => since, tooStale: () => new KubernetesUnavailable('too stale') }), f.fetch), { code: 'KUBERNETES_UNAVAILABLE' });
+  await t.rejects(f.cache.get(f.opts(), f.fetch), { code: 'KUBERNETES_UNAVAILABLE' });
 });
 
 t.test('noStore entries are not kept unless they expire', async (t) => {

@@ -111,3 +111,24 @@ rules:
 {{- define "credbroker.authScriptsName" -}}
 {{- default (printf "%s-authscripts" (include "credbroker.fullname" .)) .Values.authScripts.name | trunc 63 | trimSuffix "-" }}
 {{- end }}
+
+{{/*
+ServiceAccount annotations for the pod's cloud identity (ecr:, gcp:, acr: references);
+serviceAccount.annotations win over these.
+*/}}
+{{- define "credbroker.cloudIdentityAnnotations" -}}
+{{- with .Values.cloudIdentity }}
+{{- if .aws.roleArn }}
+eks.amazonaws.com/role-arn: {{ .aws.roleArn | quote }}
+{{- end }}
+{{- if .gcp.serviceAccount }}
+iam.gke.io/gcp-service-account: {{ .gcp.serviceAccount | quote }}
+{{- end }}
+{{- if .azure.clientId }}
+azure.workload.identity/client-id: {{ .azure.clientId | quote }}
+{{- end }}
+{{- if .azure.tenantId }}
+azure.workload.identity/tenant-id: {{ .azure.tenantId | quote }}
+{{- end }}
+{{- end }}
+{{- end }}

@@ -100,3 +100,14 @@ t.test('cloud registry hosts', async (t) => {
     t.equal(providerHostOf(host), undefined, `${host} is no cloud registry`);
   }
 });
+
+t.test('POST /v1/credential-specs/validate knows the cloud types', async (t) => {
+  const { localApp } = await import('../../helpers/app.js');
+  const { app } = await localApp(t);
+  const ok = await app.inject({ method: 'POST', url: '/v1/credential-specs/validate', payload: { spec: `ACR:clientId=${CLIENT},tenant=${TENANT}` } });
+  t.equal(ok.statusCode, 200, ok.body);
+  t.same(ok.json(), { valid: true, canonical: `acr:tenant=${TENANT},clientId=${CLIENT}`, reference: { type: 'acr', options: { tenant: TENANT, clientId: CLIENT } } });
+  const bad = await app.inject({ method: 'POST', url: '/v1/credential-specs/validate', payload: { spec: 'ecr:region=nowhere' } });
+  t.equal(bad.statusCode, 400);
+  t.match(bad.json(), { code: 'INVALID_CREDENTIAL_SPEC', message: /region is not an AWS region/ });
+});

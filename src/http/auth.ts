@@ -2,6 +2,7 @@
 // policy, and the per-caller rate limit, for every route under /v1 (SPEC §5).
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import rateLimit from '@fastify/rate-limit';
 import fp from 'fastify-plugin';
 import { Cache } from '../cache.js';
 import type { Settings } from '../config/settings.js';
@@ -16,6 +17,7 @@ import {
   Forbidden, KubernetesUnavailable, OverrideNotAllowed, RateLimited, Unauthenticated, isCodedError
 } from '../errors.js';
 import type { Metrics } from '../metrics.js';
+import { KeyedRateLimiter } from '../registry/rate-limiter.js';
 
 export type { Caller } from '../policy/policy.js';
 
@@ -70,6 +72,13 @@ const REVIEW_TTL_CAP_MS = 5 * 60_000;
 const REVIEW_FAILURE_TTL_MS = 10_000;
 const MAX_CACHED_REVIEWS = 10_000;
 const MAX_RATE_KEYS = 10_000;
+const ANONYMOUS: Caller = Object.freeze({ name: 'anonymous', groups: Object.freeze([]) as unknown as string[], kind: 'anonymous' });
+
+/** What a caller's request budget is kept under: the caller, or the client address when anonymous. */
+function callerKey (request: FastifyRequest): string {
+  const caller = request.caller;
+  return caller === null || caller.kind === 'anonymous' ? `ip:${request.ip}` : `caller:${caller.name}`;
+}
 const MAX_GROUPS = 256;
 const CHALLENGE = 'Bearer realm="credbroker"';
 
@@ -123,66 +132,6 @@ export class ReviewCache {
   clear (): void { this.cache.clear(); }
 }
 
-/**
- * Sliding-window request counter per key (the previous minute weighted by how much of it
- * still overlaps the window), least recently used keys dropped beyond maxKeys.
- */
-export class RateLimiter {
-  private readonly windows = new Map<string, { window: number, prev: number, curr: number }>();
-
-  constructor (
-    private readonly limit: number,
-    private readonly now: () => number,
-    private readonly maxKeys = MAX_RATE_KEYS,
-    private readonly windowMs = 60_000
-  ) {}
-
-  /** Counts one request; when over the limit, counts nothing and says how long to wait (s). */
-  hit (key: string): { ok: true } | { ok: false, retryAfterSeconds: number } {
-    return this.check(key, true);
-  }
-
-  /** Whether one more request would be over the limit, counting nothing. */
-  peek (key: string): { ok: true } | { ok: false, retryAfterSeconds: number } {
-    return this.check(key, false);
-  }
-
-  private check (key: string, count: boolean): { ok: true } | { ok: false, retryAfterSeconds: number } {
-    const W = this.windowMs;
-    const t = this.now();
-    const window = Math.floor(t / W);
-    const elapsed = t - window * W;
-    let e = this.windows.get(key);
-    if (e === undefined) {
-      if (!count) return { ok: true };
-      e = { window, prev: 0, curr: 0 };
-    } else {
-      this.windows.delete(key);
-      if (e.window !== window) {
-        e.prev = e.window === window - 1 ? e.curr : 0;
-        e.curr = 0;
-        e.window = window;
-      }
-    }
-    if (this.windows.size >= this.maxKeys) {
-      const oldest = this.windows.keys().next();
-      if (oldest.done !== true) this.windows.delete(oldest.value);
-    }
-    this.windows.set(key, e);
-    const estimate = e.prev * (W - elapsed) / W + e.curr;
-    if (estimate + 1 <= this.limit) {
-      if (count) e.curr++;
-      return { ok: true };
-    }
-    const waitMs = e.curr + 1 > this.limit
-      ? (W - elapsed) + W * (1 - (this.limit - 1) / e.curr)
-      : (W - elapsed) - W * (this.limit - 1 - e.curr) / e.prev;
-    return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) };
-  }
-
-  get size (): number { return this.windows.size; }
-}
-
 function isProtected (request: FastifyRequest): boolean {
   const path = request.url.split('?', 1)[0] ?? '';
   const route = request.routeOptions.url ?? '';
@@ -234,17 +183,32 @@ async function authPlugin (app: FastifyInstance, opts: AuthPluginOptions): Promi
     return { ok: true, caller: { name: username, groups, kind } };
   }, now);
 
-  const limiter = settings.rateLimitPerMinute > 0 ? new RateLimiter(settings.rateLimitPerMinute, now) : undefined;
-  // failed authentications count per client address, so that random tokens cannot make
-  // the service send TokenReviews without bound
-  const failures = limiter !== undefined && mode !== 'none' ? new RateLimiter(settings.rateLimitPerMinute, now) : undefined;
-
-  const rateLimited = (request: FastifyRequest, reply: FastifyReply, who: string, retryAfterSeconds: number): never => {
+  const perMinute = settings.rateLimitPerMinute;
+  const rateLimited = (request: FastifyRequest, who: string, retryAfterSeconds: number): InstanceType<typeof RateLimited> => {
     metrics?.authDecisions.inc({ result: 'rate_limited' });
     request.log.info({ auth: { caller: who, retryAfter: retryAfterSeconds } }, 'caller rate limited');
-    reply.header('Retry-After', String(retryAfterSeconds));
-    throw new RateLimited(`more than ${settings.rateLimitPerMinute} requests per minute; retry after ${retryAfterSeconds}s`);
+    return new RateLimited(`more than ${perMinute} requests per minute; retry after ${retryAfterSeconds}s`);
   };
+
+  // callers: @fastify/rate-limit, keyed by who they are once authenticated (by client address
+  // in none mode), with the RateLimit-* and Retry-After headers
+  let limitCaller: ((request: FastifyRequest, reply: FastifyReply) => Promise<void>) | undefined;
+  if (perMinute > 0) {
+    await app.register(rateLimit, {
+      global: false,
+      max: perMinute,
+      timeWindow: 60_000,
+      cache: MAX_RATE_KEYS,
+      enableDraftSpec: true,
+      keyGenerator: (request) => callerKey(request),
+      errorResponseBuilder: (request, context) => rateLimited(request, request.caller?.name ?? callerKey(request), Math.max(1, Math.ceil(context.ttl / 1000)))
+    });
+    const handler = app.rateLimit();
+    limitCaller = async (request, reply) => { await handler.call(app, request, reply); };
+  }
+  // failed authentications: per client address, before any TokenReview, so that random
+  // tokens cannot make the service send TokenReviews without bound
+  const failures = perMinute > 0 && mode !== 'none' ? new KeyedRateLimiter(perMinute, 60_000, MAX_RATE_KEYS, now) : undefined;
 
   const unauthenticated = (request: FastifyRequest, reply: FastifyReply, reason: string, tokenGiven: boolean): never => {
     metrics?.authDecisions.inc({ result: 'unauthenticated' });
@@ -254,7 +218,6 @@ async function authPlugin (app: FastifyInstance, opts: AuthPluginOptions): Promi
   };
 
   const authenticate = async (request: FastifyRequest, reply: FastifyReply): Promise<Caller> => {
-    if (mode === 'none') return { name: 'anonymous', groups: [], kind: 'anonymous' };
     const header = request.headers.authorization;
     if (header === undefined || header === '') return unauthenticated(request, reply, 'missing bearer token', false);
     const match = header.length <= MAX_TOKEN_LENGTH + 16 ? BEARER.exec(header) : null;
@@ -276,25 +239,34 @@ async function authPlugin (app: FastifyInstance, opts: AuthPluginOptions): Promi
     return caller;
   };
 
-  app.decorateRequest('caller', null);
-
-  app.addHook('onRequest', async (request, reply) => {
-    if (!isProtected(request)) return;
-    const address = `ip:${request.ip}`;
-    const tooManyFailures = failures?.peek(address);
-    if (tooManyFailures !== undefined && !tooManyFailures.ok) rateLimited(request, reply, address, tooManyFailures.retryAfterSeconds);
-    let caller: Caller;
-    try {
-      caller = await authenticate(request, reply);
-    } catch (err) {
-      if (isCodedError(err) && err.code === 'UNAUTHENTICATED') failures?.hit(address);
-      throw err;
+  if (mode === 'none') {
+    // no identity to establish: every request is the anonymous caller, with no hook at all
+    app.decorateRequest('caller', { getter: () => ANONYMOUS });
+    if (limitCaller !== undefined) {
+      const limit = limitCaller;
+      app.addHook('onRequest', async (request, reply) => {
+        if (isProtected(request)) await limit(request, reply);
+      });
     }
-    request.caller = caller;
-    if (limiter === undefined) return;
-    const verdict = limiter.hit(caller.kind === 'anonymous' ? address : `caller:${caller.name}`);
-    if (!verdict.ok) rateLimited(request, reply, caller.name, verdict.retryAfterSeconds);
-  });
+  } else {
+    app.decorateRequest('caller', null);
+    app.addHook('onRequest', async (request, reply) => {
+      if (!isProtected(request)) return;
+      const address = `ip:${request.ip}`;
+      const tooManyFailures = failures?.peek(address);
+      if (tooManyFailures !== undefined && !tooManyFailures.ok) {
+        void reply.header('Retry-After', String(Math.max(1, Math.ceil(tooManyFailures.retryAfterMs / 1000))));
+        throw rateLimited(request, address, Math.max(1, Math.ceil(tooManyFailures.retryAfterMs / 1000)));
+      }
+      try {
+        request.caller = await authenticate(request, reply);
+      } catch (err) {
+        if (isCodedError(err) && err.code === 'UNAUTHENTICATED') failures?.hit(address);
+        throw err;
+      }
+      await limitCaller?.(request, reply);
+    });
+  }
 
   app.decorate('authorize', (request: FastifyRequest, req: AuthorizeRequest): PolicyDecision => {
     const caller = request.caller;

@@ -38,6 +38,12 @@ t.test('env:, ext: and other non-secret types from annotations are refused unles
     [`${A}/image-list`]: 'app=ghcr.io/org/app',
     [`${A}/app.pull-secret`]: 'serviceaccount:argocd/default'
   });
+  for (const cloud of ['ecr:region=us-east-1', 'gcp:', 'acr:']) {
+    api.putApplication('argocd', `cloud-${cloud.slice(0, 3)}`, {
+      [`${A}/image-list`]: 'app=ghcr.io/org/app',
+      [`${A}/app.pull-secret`]: cloud
+    });
+  }
   api.putApplication('argocd', 'pulling', {
     [`${A}/image-list`]: 'app=ghcr.io/org/app',
     [`${A}/app.pull-secret`]: 'pullsecret:argocd/pull'
@@ -49,7 +55,11 @@ t.test('env:, ext: and other non-secret types from annotations are refused unles
     ['envy', 'env:REGISTRY_CREDS'],
     ['scripted', `ext:${script}`],
     ['prefixed', `ext:${script}`],
-    ['by-account', 'serviceaccount:argocd/default']
+    ['by-account', 'serviceaccount:argocd/default'],
+    // the cloud types run with the service's own cloud identity
+    ['cloud-ecr', 'ecr:region=us-east-1'],
+    ['cloud-gcp', 'gcp:'],
+    ['cloud-acr', 'acr:']
   ] as const) {
     const res = await resolve(app, { image: 'ghcr.io/org/app:1', application });
     t.equal(res.statusCode, 403, `${application}: 403`);

@@ -299,6 +299,8 @@ if (helm === undefined) {
     const docs = render({ logLevel: 'debug', rateLimitPerMinute: 0, extTimeout: '30s', cacheMaxStale: '10m', extraEnv: [{ name: 'HUB_CREDS', valueFrom: { secretKeyRef: { name: 'hub', key: 'creds' } } }] });
     t.equal(envValue(docs, 'LOG_LEVEL'), 'debug');
     t.equal(envValue(docs, 'RATE_LIMIT_PER_MINUTE'), '0');
+    t.equal(envValue(render(), 'ANNOTATION_SOURCES'), 'secrets', 'annotations may name Secrets only by default');
+    t.equal(envValue(render({ annotationSources: 'all' }), 'ANNOTATION_SOURCES'), 'all');
     t.equal(envValue(docs, 'EXT_TIMEOUT'), '30s');
     t.equal(envValue(docs, 'CACHE_MAX_STALE'), '10m');
     t.same(env(docs).get('HUB_CREDS')?.valueFrom, { secretKeyRef: { name: 'hub', key: 'creds' } });

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -164,6 +164,16 @@ rules:
   t.match(evaluate(p, { caller: updater, action: 'resolve', application: 'team-b/guestbook' }),
     { allowed: false, rule: 0, reason: /caller system:serviceaccount:argocd:argocd-image-updater to name application team-b\/guestbook/ });
   t.same(parsePolicy(SPEC_EXAMPLE).rules[0]?.applications, ['argocd/*']);
+});
+
+t.test('examples/policy.yaml grants what its comments say', async (t) => {
+  const p = parsePolicy(readFileSync(new URL('../../examples/policy.yaml', import.meta.url), 'utf8'));
+  const updater = sa('argocd', 'argocd-image-updater');
+  t.ok(evaluate(p, { caller: updater, action: 'resolve', registry: 'ghcr.io/org/app', application: 'argocd/guestbook' }).allowed);
+  t.notOk(evaluate(p, { caller: updater, action: 'resolve', registry: 'ghcr.io/org/app', application: 'team-b/guestbook' }).allowed);
+  t.ok(evaluate(p, { caller: ci, action: 'resolve', registry: 'ghcr.io/team-a/app', override: 'pullsecret:argocd/ci-bot' }).allowed);
+  t.notOk(evaluate(p, { caller: ci, action: 'resolve', registry: 'ghcr.io/team-a/app', application: 'argocd/guestbook' }).allowed);
+  t.ok(evaluate(p, { caller: user('alice', ['platform-admins']), action: 'invalidate' }).allowed);
 });
 
 t.test('strict validation names the rule and key', async (t) => {

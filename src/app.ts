@@ -9,7 +9,8 @@ import { ArgocdClient, argocdClientOptions } from './argocd/client.js';
 import type { ApplicationSource } from './argocd/types.js';
 import { reloadReporter } from './config/reload.js';
 import { openPolicyFile } from './policy/policy.js';
-import { parseRegistriesConf, type RegistriesConfig } from './config/registries.js';
+import { parseRegistriesConf, type RegistriesConfig } from './registry/registries-conf.js';
+import { checkRegistryCredentials } from './credentials/registry-credentials.js';
 import type { Settings } from './config/settings.js';
 import { openTokensFile } from './config/tokens.js';
 import { ReloadingFile } from './config/watch.js';
@@ -72,7 +73,7 @@ export async function buildApp (opts: BuildOptions): Promise<FastifyInstance> {
 
   try {
     const registries = new ReloadingFile<RegistriesConfig>(settings.registriesConfPath,
-      (text) => parseRegistriesConf(text, settings.registriesConfPath), {
+      (text) => checkRegistryCredentials(parseRegistriesConf(text, settings.registriesConfPath)), {
         setting: 'REGISTRIES_CONF_PATH',
         missingOk: true,
         onReload: reloadReporter('registries', 'REGISTRIES_CONF_PATH', { metrics, log })

@@ -1,6 +1,9 @@
-// SPEC §3 step 3 read from an Application's annotations, as Argo CD Image Updater reads them:
+// Application-level credentials (README "How a credential is chosen") read from an Application's
+// annotations, as Argo CD Image Updater reads them:
 // the image-list entry matching the image → its alias's pull-secret → the application-wide pull-secret.
 // Pure functions; every step is reported so that the explain endpoint can show it.
+
+import { own } from '../own.js';
 
 export const ANNOTATION_PREFIX = 'argocd-image-updater.argoproj.io';
 export const IMAGE_LIST_ANNOTATION = `${ANNOTATION_PREFIX}/image-list`;
@@ -33,34 +36,24 @@ export interface AnnotationResult {
 /** Maps an image reference to its normalized name without tag or digest (`nginx` → `docker.io/library/nginx`); may throw. */
 export type ImageNameNormalizer = (ref: string) => string;
 
-/** A normalizer from a reference parser such as src/registry/image-ref.ts's parseImageReference. */
-export function nameNormalizer (parse: (input: string) => { registry: string, repository: string }): ImageNameNormalizer {
-  return (ref) => {
-    const parsed = parse(ref);
-    return `${parsed.registry}/${parsed.repository}`;
-  };
-}
-
 /** The annotation naming an alias's pull secret; `/` in an alias becomes `_` (a Kubernetes limitation, as upstream). */
 export function aliasPullSecretAnnotation (alias: string): string {
   return `${ANNOTATION_PREFIX}/${alias.replaceAll('/', '_')}.pull-secret`;
 }
 
-// An alias is a symbolic name (letters, digits, `/` and a few marks). Anything else before `=`
-// (e.g. `nginx:>=1.2`) is part of the image specification, not an alias.
-const ALIAS = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
+// As upstream (NewFromIdentifier), the text before the first `=` is the alias, whatever it
+// holds (`ghcr.io:4567/x/orig=gcr.io:1234/x/app`), and an empty alias is no alias. One
+// exception: an `=` right after a constraint operator (`nginx:>=1.2`) belongs to the constraint.
+const CONSTRAINT_OPERATOR = /[<>!=~]$/;
 
-/** Split `image[:constraint]` (or `image@digest`) into name and constraint; a registry host may carry a port. */
+/**
+ * Split `image[:constraint]` (or `image@digest`) into name and constraint. The constraint
+ * is after the first `:` that follows the last `/`, so a host's port is never taken for one.
+ */
 function splitImage (text: string): { image: string, constraint?: string } {
   const at = text.indexOf('@');
   const noDigest = at === -1 ? text : text.slice(0, at);
-  const slash = noDigest.indexOf('/');
-  let searchFrom = 0;
-  if (slash > 0) {
-    const first = noDigest.slice(0, slash);
-    if (first.includes('.') || first.includes(':') || first === 'localhost') searchFrom = slash;
-  }
-  const colon = noDigest.indexOf(':', searchFrom);
+  const colon = noDigest.indexOf(':', noDigest.lastIndexOf('/') + 1);
   if (colon === -1) return { image: noDigest.trim() };
   const constraint = noDigest.slice(colon + 1).trim();
   return constraint === ''
@@ -77,12 +70,10 @@ export function parseImageList (value: string): ImageListEntry[] {
     let alias: string | undefined;
     let rest = raw;
     const eq = raw.indexOf('=');
-    if (eq > 0) {
+    if (eq >= 0 && !CONSTRAINT_OPERATOR.test(raw.slice(0, eq))) {
       const candidate = raw.slice(0, eq).trim();
-      if (ALIAS.test(candidate)) {
-        alias = candidate;
-        rest = raw.slice(eq + 1);
-      }
+      if (candidate !== '') alias = candidate;
+      rest = raw.slice(eq + 1);
     }
     const { image, constraint } = splitImage(rest.trim());
     if (image === '') continue;
@@ -95,7 +86,7 @@ export function parseImageList (value: string): ImageListEntry[] {
 }
 
 function annotationValue (annotations: Record<string, string>, key: string): string | undefined {
-  const value = annotations[key];
+  const value = own(annotations, key);
   if (typeof value !== 'string') return undefined;
   const trimmed = value.trim();
   return trimmed === '' ? undefined : trimmed;
@@ -110,7 +101,7 @@ function safeNormalize (normalize: ImageNameNormalizer, ref: string): string | u
 }
 
 /**
- * SPEC §3 step 3 for one image: the credential reference an Application's annotations name for it,
+ * For one image: the credential reference an Application's annotations name for it,
  * or none (the resolver falls through to the registry level). `normalize` must map the requested
  * image and each image-list entry to comparable names without tag or digest.
  */

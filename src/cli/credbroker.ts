@@ -6,13 +6,14 @@ import { formatReference, parseCredentialSpec } from '../credentials/reference.j
 import { ConfigError, isCodedError } from '../errors.js';
 import { serve } from '../main.js';
 import { VERSION } from '../version.js';
+import { own } from '../own.js';
 
 const USAGE = `credbroker ${VERSION}: container-registry credentials for the workloads of a cluster
 
 Usage:
   credbroker [serve] [--setting value ...]   run the service (the default)
-  credbroker validate <spec> [--registry-prefix]
-                                             parse a credential reference; exit 2 when it is invalid
+  credbroker validate <spec>                  parse a credential reference (or the registries.conf
+                                             form <prefix>=<spec>); exit 2 when it is invalid
   credbroker test <image> [--credentials <spec>] [--setting value ...]
                                              which registry and source serve <image>, then prove them
                                              against the registry (like argocd-image-updater test)
@@ -28,13 +29,13 @@ const HELP: Record<string, string> = {
 Runs the HTTP service. With no cluster and no settings it comes up in local mode on
 ./examples (registries.conf and Secret manifests). See \`credbroker --help\` for settings.
 `,
-  validate: `credbroker validate <spec> [--registry-prefix]
+  validate: `credbroker validate <spec>
 
 Parses a credential reference and prints it as JSON, fetching nothing:
   pullsecret:<namespace>/<name>       secret:<namespace>/<name>#<field>
   env:<VARIABLE>                      ext:/absolute/path
   serviceaccount:<namespace>/<name>
---registry-prefix accepts the registries.conf form <registry>=<spec>.
+The registries.conf form <prefix>=<spec> is accepted too; its prefix is printed.
 Exit 0 when valid, 2 when not.
 `,
   test: `credbroker test <image> [--credentials <spec>] [--setting value ...]
@@ -50,12 +51,12 @@ function print (text: string): void { process.stdout.write(text.endsWith('\n') ?
 function fail (text: string): void { process.stderr.write(`credbroker: ${text}\n`); }
 
 async function validate (args: string[]): Promise<number> {
-  const prefix = args.includes('--registry-prefix');
+  // --registry-prefix is accepted and ignored: the <prefix>=<spec> form always is
   const positional = args.filter((a) => !a.startsWith('--'));
   if (positional.length !== 1) { fail('validate takes exactly one credential reference'); return 2; }
   try {
-    const parsed = parseCredentialSpec(positional[0] as string, { allowRegistryPrefix: prefix });
-    print(JSON.stringify({ valid: true, canonical: formatReference(parsed.reference), ...(parsed.registry !== undefined ? { registry: parsed.registry } : {}), reference: parsed.reference }, null, 2));
+    const parsed = parseCredentialSpec(positional[0] as string, { allowRegistryPrefix: true });
+    print(JSON.stringify({ valid: true, canonical: formatReference(parsed.reference), ...(parsed.prefix !== undefined ? { prefix: parsed.prefix } : {}), reference: parsed.reference }, null, 2));
     return 0;
   } catch (err) {
     fail(isCodedError(err) ? `${err.code}: ${err.message}` : (err as Error).message);
@@ -114,7 +115,7 @@ export async function main (argv: string[]): Promise<number> {
   const args = command === first ? rest : argv;
   if (command === 'help' || (command === 'serve' && args.includes('--help') && first !== 'serve')) { print(USAGE); return 0; }
   if (args.includes('--help') || args.includes('-h')) {
-    const help = HELP[command];
+    const help = own(HELP, command);
     if (help === undefined) { fail(`unknown command "${command}"`); print(USAGE); return 2; }
     print(help);
     return 0;

@@ -3,10 +3,10 @@
 import { MalformedCredentials, NoMatchingAuthEntry, SecretFieldMissing } from '../errors.js';
 import type { SecretObject } from '../kube/secret-store.js';
 import type { Credential } from './types.js';
+import { own } from '../own.js';
+import { DOCKER_HUB, OFFICIAL_NAMESPACE, canonicalHost, isHostComponent, stripScheme } from '../registry/names.js';
 
 export const MAX_DOCKER_CONFIG_BYTES = 1024 * 1024;
-export const DOCKER_HUB_HOST = 'docker.io';
-const DOCKER_HUB_ALIASES = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io']);
 
 export type DockerConfigFormat = 'dockerconfigjson' | 'dockercfg';
 
@@ -42,7 +42,17 @@ function isPlainObject (value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}(?:==)?|[A-Za-z0-9+/]{3}=?)?$/;
+// Standard base64, padded or not (the kubelet tries both); the only characters skipped are
+// \r and \n, as Go's decoder skips them (`base64` without -w0 wraps long tokens).
+const BASE64_PADDED = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const BASE64_RAW = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2,3})?$/;
+
+/** The decoded bytes of a docker config `auth`, or undefined when it is not base64. */
+export function decodeAuthField (auth: string): Buffer | undefined {
+  const encoded = auth.replace(/[\r\n]/g, '');
+  const re = encoded.endsWith('=') ? BASE64_PADDED : BASE64_RAW;
+  return re.test(encoded) ? Buffer.from(encoded, 'base64') : undefined;
+}
 
 /**
  * Parse a Docker config. `label` names its origin in errors (e.g. "secret argocd/x field
@@ -90,7 +100,7 @@ export function parseDockerConfig (data: Buffer | string, format: DockerConfigFo
 }
 
 function stringField (entry: Record<string, unknown>, field: string, where: string): string | undefined {
-  const value = entry[field];
+  const value = own(entry, field);
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'string') throw new MalformedCredentials(`${where}: "${field}" is not a string`);
   return value;
@@ -105,11 +115,11 @@ function entryCredential (entry: Record<string, unknown>, where: string): Creden
 
   // As docker and the kubelet do, a non-empty `auth` takes precedence over username/password.
   if (auth !== '') {
-    const encoded = auth.trim();
-    if (!BASE64.test(encoded)) throw new MalformedCredentials(`${where}: "auth" is not valid base64`);
+    const bytes = decodeAuthField(auth);
+    if (bytes === undefined) throw new MalformedCredentials(`${where}: "auth" is not valid base64`);
     let decoded: string;
     try {
-      decoded = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(encoded, 'base64'));
+      decoded = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
     } catch {
       throw new MalformedCredentials(`${where}: "auth" does not decode to UTF-8 text`);
     }
@@ -172,8 +182,7 @@ export function parseSchemelessURL (text: string): KeyringURL | null {
     }
   }
   if (!/^[0-9]*$/.test(port) || host === '') return null;
-  host = host.toLowerCase();
-  if (port === '' && DOCKER_HUB_ALIASES.has(host)) host = DOCKER_HUB_HOST;
+  host = port === '' ? canonicalHost(host) : host.toLowerCase();
   return { hostLabels: host.split('.'), port, path };
 }
 
@@ -182,7 +191,7 @@ export function parseSchemelessURL (text: string): KeyringURL | null {
  * removed, a leading `/v1/` or `/v2/` reduced to `/`, a bare `/` path dropped.
  */
 export function keyringKey (key: string): string | null {
-  const schemeless = key.replace(/^https?:\/\//i, '');
+  const schemeless = stripScheme(key);
   const parsed = parseSchemelessURL(schemeless);
   if (parsed === null) return null;
   let path = parsed.path;
@@ -272,8 +281,8 @@ export function normalizeImageRepository (image: string): string {
   const slash = image.indexOf('/');
   const first = slash < 0 ? image : image.slice(0, slash);
   const nameAndTag = slash < 0 && /^[^.:]+:[^:]*[^0-9:][^:]*$/.test(image);
-  if (!nameAndTag && (first === 'localhost' || /[.:]/.test(first) || first.toLowerCase() !== first)) return image;
-  return slash < 0 ? `${DOCKER_HUB_HOST}/library/${image}` : `${DOCKER_HUB_HOST}/${image}`;
+  if (!nameAndTag && isHostComponent(first)) return image;
+  return slash < 0 ? `${DOCKER_HUB}/${OFFICIAL_NAMESPACE}/${image}` : `${DOCKER_HUB}/${image}`;
 }
 
 function specificity (url: KeyringURL): [number, number] {
@@ -325,8 +334,8 @@ export function registryHostOf (image: string): string {
  * `id` is `<namespace>/<name>` for errors.
  */
 export function dockerConfigFromSecretData (data: Record<string, Buffer>, id: string): DockerConfig {
-  const json = data['.dockerconfigjson'];
-  const cfg = data['.dockercfg'];
+  const json = own(data, '.dockerconfigjson');
+  const cfg = own(data, '.dockercfg');
   if (json === undefined && cfg === undefined) {
     throw new SecretFieldMissing(id, '.dockerconfigjson (nor .dockercfg)');
   }

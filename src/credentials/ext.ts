@@ -7,6 +7,7 @@ import { isAbsolute } from 'node:path';
 import { formatDuration } from '../config/duration.js';
 import { MalformedCredentials, ScriptFailed, ScriptTimeout } from '../errors.js';
 import type { Credential } from './types.js';
+import { own } from '../own.js';
 
 export type ExtOutcome = 'ok' | 'failed' | 'timeout' | 'malformed';
 
@@ -180,18 +181,18 @@ function parseJson (path: string, text: string): Credential {
     throw new MalformedCredentials(`script ${path} printed JSON that is not an object`);
   }
   const obj = value as Record<string, unknown>;
-  const helperStyle = 'Username' in obj || 'Secret' in obj;
+  const helperStyle = Object.hasOwn(obj, 'Username') || Object.hasOwn(obj, 'Secret');
   const [userKey, passKey] = helperStyle ? ['Username', 'Secret'] : ['username', 'password'];
-  const username = obj[userKey];
-  const password = obj[passKey];
+  const username = own(obj, userKey);
+  const password = own(obj, passKey);
   if (typeof username !== 'string' || typeof password !== 'string') {
     throw new MalformedCredentials(
       `script ${path} printed a JSON object without string fields "${userKey}" and "${passKey}"`);
   }
   checkValues(path, username, password);
   let expiresAt: Date | null = null;
-  if (obj.expiresAt !== undefined) {
-    const raw = obj.expiresAt;
+  const raw = own(obj, 'expiresAt');
+  if (raw !== undefined) {
     const ms = typeof raw === 'string' && RFC3339.test(raw) ? Date.parse(raw) : NaN;
     if (Number.isNaN(ms)) throw new MalformedCredentials(`script ${path} printed an expiresAt that is not an RFC 3339 date-time`);
     expiresAt = new Date(ms);

@@ -1,5 +1,6 @@
-// Credential references (SPEC §1): parsing and canonical text form of specs, and the
+// Credential references (README "Credential references"): parsing and canonical text form of specs, and the
 // `<username>:<password>` format that secret:, env: and ext: sources yield.
+import { posix } from 'node:path';
 import { InvalidCredentialSpec, MalformedCredentials } from '../errors.js';
 import { formatCloudReference, parseCloudReference } from './cloud/options.js';
 import { CLOUD_PROVIDERS, isCloudProvider, type CredentialReference, type ParsedSpec, type SourceType } from './types.js';
@@ -22,9 +23,9 @@ function invalid (message: string): Error {
 
 /**
  * Parse a credential reference. With `allowRegistryPrefix` (registries.conf), a
- * `<registry>=<spec>` form is accepted; the prefix is only taken as such when the text
- * before the first `=` is a registry prefix, so that `ext:/opt/get=creds.sh` stays an
- * ext path (upstream splits at the first `=` unconditionally).
+ * `<prefix>=<spec>` form is accepted; the text before the first `=` is only taken for a
+ * prefix when it is one, so that `ext:/opt/get=creds.sh` stays an ext path (upstream
+ * splits at the first `=` unconditionally).
  */
 export function parseCredentialSpec (spec: string, opts: { allowRegistryPrefix?: boolean } = {}): ParsedSpec {
   if (typeof spec !== 'string' || spec.length === 0) throw invalid('empty credential reference');
@@ -34,7 +35,7 @@ export function parseCredentialSpec (spec: string, opts: { allowRegistryPrefix?:
   if (CONTROL.test(spec)) throw invalid('the credential reference contains control characters');
   if (spec.trim() !== spec) throw invalid('the credential reference has leading or trailing whitespace');
 
-  let registry: string | undefined;
+  let prefix: string | undefined;
   let body = spec;
   const eq = spec.indexOf('=');
   if (eq >= 0) {
@@ -43,16 +44,16 @@ export function parseCredentialSpec (spec: string, opts: { allowRegistryPrefix?:
     if (eq === 0) throw invalid(`empty registry prefix before "="`);
     if (REGISTRY_PREFIX.test(candidate)) {
       if (opts.allowRegistryPrefix !== true) {
-        throw invalid(`a registry prefix (<registry>=<spec>) is only allowed in registries.conf`);
+        throw invalid(`a registry prefix (<prefix>=<spec>) is only allowed in registries.conf`);
       }
       if (rest === '') throw invalid(`empty credential reference after "${candidate}="`);
-      registry = candidate;
+      prefix = candidate;
       body = rest;
     }
   }
 
   const reference = parseReference(body);
-  return registry === undefined ? { reference } : { registry, reference };
+  return prefix === undefined ? { reference } : { prefix, reference };
 }
 
 // Messages never quote the spec or an invalid part of it: a mistyped or pasted
@@ -103,6 +104,8 @@ function parseReference (body: string): CredentialReference {
     case 'ext':
       if (!value.startsWith('/')) throw invalid(`ext path must be absolute`);
       if (value === '/' || value.endsWith('/')) throw invalid(`ext path names a directory, not a file`);
+      // policy globs match the path as written, so it must be the path that runs
+      if (posix.normalize(value) !== value) throw invalid(`ext path is not normalized (no "." or ".." segments, no "//")`);
       return { type, path: value };
   }
 }
@@ -138,10 +141,10 @@ export function formatReference (ref: CredentialReference): string {
   }
 }
 
-/** Canonical text form of a parsed spec, with its registry prefix when it has one. */
+/** Canonical text form of a parsed spec, with its prefix when it has one. */
 export function formatParsedSpec (parsed: ParsedSpec): string {
   const text = formatReference(parsed.reference);
-  return parsed.registry === undefined ? text : `${parsed.registry}=${text}`;
+  return parsed.prefix === undefined ? text : `${parsed.prefix}=${text}`;
 }
 
 /**

@@ -1,12 +1,14 @@
 // Resolution (SPEC §3): normalize the image, find its endpoint, pick the most specific
 // credential reference (request → image → application → registry), fetch it through the cache.
-import type { RegistriesConfig } from '../config/registries.js';
+import type { RegistriesConfig } from '../registry/registries-conf.js';
 import { AnnotationSourceNotAllowed, ApplicationNotFound, ArgocdUnavailable, KubernetesUnavailable, NoCredentialsConfigured, isCodedError } from '../errors.js';
 import type { ApplicationSource } from '../argocd/types.js';
 import { credentialFromAnnotations } from '../argocd/annotations.js';
 import type { SecretStore } from '../kube/secret-store.js';
 import type { Metrics } from '../metrics.js';
-import { defaultRegistryOf, findEndpoint, type Endpoint } from '../registry/endpoints.js';
+import { defaultPrefixOf, findEndpoint, type Endpoint } from '../registry/endpoints.js';
+import { canonicalPrefix } from '../registry/names.js';
+import { registryCredentialSpec } from './registry-credentials.js';
 import { parseImageReference, type ImageReference } from '../registry/image-ref.js';
 import type { CacheLookup, CredentialCache, Level } from './cache.js';
 import { formatReference, parseCredentialSpec } from './reference.js';
@@ -116,9 +118,9 @@ export class Resolver {
     await this.sources.cloud?.close();
   }
 
-  /** the image reference normalized with the configured default registry */
+  /** the image reference normalized with the configured default prefix */
   parseImage (input: string): ImageReference {
-    return parseImageReference(input, defaultRegistryOf(this.deps.registries.current()));
+    return parseImageReference(input, defaultPrefixOf(this.deps.registries.current()));
   }
 
   endpointFor (image: ImageReference): Endpoint {
@@ -165,7 +167,7 @@ export class Resolver {
       image: {
         input: req.image,
         normalized: image.name,
-        registry: image.registry,
+        registry: image.host,
         repository: image.repository,
         ...(image.tag !== undefined ? { tag: image.tag } : {}),
         ...(image.digest !== undefined ? { digest: image.digest } : {})
@@ -251,7 +253,7 @@ export class Resolver {
       steps.push({ level: 'application', taken: false, reason: 'the request names no Argo CD application' });
     }
 
-    const spec = endpoint.credentialSpec;
+    const spec = endpoint.entry === undefined ? undefined : registryCredentialSpec(endpoint.entry);
     if (spec !== undefined) {
       const parsed = this.applicable(spec, image, 'registry', steps);
       if (parsed !== undefined) {
@@ -270,12 +272,12 @@ export class Resolver {
     return plan;
   }
 
-  /** a `<registry>=<spec>` reference applies only to images of that registry */
+  /** a `<prefix>=<spec>` reference applies only to images under that prefix */
   private applicable (parsed: ParsedSpec, image: ImageReference, level: Level, steps: ExplainStep[]): ParsedSpec | undefined {
-    if (parsed.registry === undefined) return parsed;
-    const prefix = parsed.registry.replace(/^https?:\/\//, '').replace(/\/+$/, '');
-    if (image.name === prefix || image.name.startsWith(`${prefix}/`) || image.registry === prefix) return parsed;
-    steps.push({ level, ref: formatReference(parsed.reference), taken: false, reason: `the reference is for registry ${prefix}, not ${image.registry}` });
+    if (parsed.prefix === undefined) return parsed;
+    const prefix = canonicalPrefix(parsed.prefix);
+    if (image.name === prefix || image.name.startsWith(`${prefix}/`)) return parsed;
+    steps.push({ level, ref: formatReference(parsed.reference), taken: false, reason: `the reference is for prefix ${prefix}, not ${image.name}` });
     return undefined;
   }
 
@@ -283,7 +285,7 @@ export class Resolver {
   private cacheKey (plan: Plan): string {
     const chosen = plan.chosen as NonNullable<Plan['chosen']>;
     // a cloud token is for the registry host (and, for ACR, the exchange at the API URL)
-    const perRegistry = isCloudProvider(chosen.ref.type) ? `|${plan.image.registry}|${plan.endpoint.apiUrl}` : '';
+    const perRegistry = isCloudProvider(chosen.ref.type) ? `|${plan.image.host}|${plan.endpoint.apiUrl}` : '';
     return `${chosen.level}|${chosen.text}${perRegistry}${chosen.level === 'registry' ? `|${plan.endpoint.prefix}` : ''}`;
   }
 

@@ -9,6 +9,7 @@ import { dockerConfigFromSecretData, lookupDockerConfig, registryHostOf, type Do
 import { runExtScript } from './ext.js';
 import { formatReference, parseUserPass } from './reference.js';
 import type { Credential, CredentialReference } from './types.js';
+import { own } from '../own.js';
 
 export interface SourceContext {
   store: SecretStore
@@ -79,7 +80,7 @@ async function fetchFrom (ref: CredentialReference, image: string, ctx: SourceCo
       return { credential, cloud, deps: [], namespaces: [] };
     }
     case 'env': {
-      const value = ctx.env[ref.variable];
+      const value = own(ctx.env, ref.variable);
       if (value === undefined) throw new EnvNotSet(ref.variable);
       const { username, password } = parseUserPass(value, `environment variable ${ref.variable}`);
       return { credential: { username, password, tokenType: 'basic', expiresAt: null }, deps: [], namespaces: [] };
@@ -96,7 +97,7 @@ async function fetchFrom (ref: CredentialReference, image: string, ctx: SourceCo
       const id = `${ref.namespace}/${ref.name}`;
       const secret = await ctx.store.getSecret(ref.namespace, ref.name);
       if (secret === undefined) throw new SecretNotFound(id);
-      const value = secret.data[ref.field];
+      const value = own(secret.data, ref.field);
       if (value === undefined) throw new SecretFieldMissing(id, ref.field);
       const what = `secret ${id} field ${ref.field}`;
       if (value.length > MAX_SECRET_FIELD_BYTES) throw new MalformedCredentials(`${what} is larger than ${MAX_SECRET_FIELD_BYTES} bytes`);
@@ -125,7 +126,7 @@ async function fetchFrom (ref: CredentialReference, image: string, ctx: SourceCo
         deps.push(`secret/${ref.namespace}/${name}`);
         const secret = await ctx.store.getSecret(ref.namespace, name);
         if (secret === undefined) continue;
-        if (secret.data['.dockerconfigjson'] === undefined && secret.data['.dockercfg'] === undefined) continue;
+        if (own(secret.data, '.dockerconfigjson') === undefined && own(secret.data, '.dockercfg') === undefined) continue;
         merged.entries.push(...dockerConfigFromSecretData(secret.data, `${ref.namespace}/${name}`).entries);
       }
       return { keyring: { config: merged, label: `the imagePullSecrets of ${formatReference(ref)}` }, deps, namespaces: [ref.namespace] };

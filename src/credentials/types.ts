@@ -1,6 +1,8 @@
 // Shapes shared by the credential domain: what a source yields and what a reference is.
 
-export type TokenType = 'basic' | 'identitytoken' | 'registrytoken';
+import type { TokenType } from '../registry/token-type.js';
+
+export type { TokenType };
 
 /** A credential as a source yields it. `expiresAt` when the source says when it expires. */
 export interface Credential {
@@ -29,8 +31,8 @@ export function isCloudProvider (type: string): type is CloudProvider {
 export type SourceType = CredentialReference['type'];
 export const SOURCE_TYPES: readonly SourceType[] = ['pullsecret', 'secret', 'env', 'ext', 'serviceaccount', ...CLOUD_PROVIDERS];
 
-/** A registries.conf spec may carry a registry prefix: `<registry>=<spec>`. */
+/** A registries.conf spec may carry a prefix: `<prefix>=<spec>` applies to images under it. */
 export interface ParsedSpec {
-  registry?: string
+  prefix?: string
   reference: CredentialReference
 }

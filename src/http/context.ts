@@ -1,6 +1,6 @@
 // What the routes need from the composition root, decorated on the app as `app.broker`.
 import type { ReloadingFile } from '../config/watch.js';
-import type { RegistriesConfig } from '../config/registries.js';
+import type { RegistriesConfig } from '../registry/registries-conf.js';
 import type { Settings } from '../config/settings.js';
 import type { ApplicationSource } from '../argocd/types.js';
 import type { CredentialCache } from '../credentials/cache.js';

@@ -1,7 +1,9 @@
 // How widely and how long the kubelet may keep a credential provider answer. The kubelet looks
 // its cache up by the image, then by the image's first path segment (the registry host), then a
 // global key, before it calls the plugin again (README "Kubelet credential provider").
-import { canonicalPrefix, type RegistriesConfig } from '../config/registries.js';
+import { registryCredentialSpec } from '../credentials/registry-credentials.js';
+import { canonicalPrefix } from '../registry/names.js';
+import type { RegistriesConfig } from '../registry/registries-conf.js';
 import type { ResolveResult } from '../credentials/resolver.js';
 import type { Endpoint } from '../registry/endpoints.js';
 import type { ImageReference } from '../registry/image-ref.js';
@@ -39,12 +41,12 @@ const PER_IMAGE_SOURCES: ReadonlySet<string> = new Set(['pullsecret', 'serviceac
  */
 export function kubeletScope (input: KubeletScopeInput): KubeletScope {
   const { image, endpoint, source } = input;
-  const host = canonicalPrefix(image.registry);
+  const host = image.host;
   const perImage = (reason: string): KubeletScope => ({ cacheKeyType: 'Image', authKey: image.name, reason });
-  if (!image.explicitRegistry) return perImage('the image names no registry host, so its first path segment is not one');
+  if (!image.explicitHost) return perImage('the image names no registry host, so its first path segment is not one');
   if (input.pathScopedHosts.has(host)) return perImage(`registries.conf has a path-scoped prefix on ${host}`);
-  const specRegistry = endpoint.credentialSpec?.registry;
-  if (specRegistry !== undefined && canonicalPrefix(specRegistry.replace(/^https?:\/\//, '').replace(/\/+$/, '')).includes('/')) {
+  const specPrefix = endpoint.entry === undefined ? undefined : registryCredentialSpec(endpoint.entry)?.prefix;
+  if (specPrefix !== undefined && canonicalPrefix(specPrefix).includes('/')) {
     return perImage('the registries.conf credentials apply to a path of the host');
   }
   if (source !== undefined) {

@@ -16,6 +16,7 @@ import https from 'node:https';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { KubernetesForbidden, KubernetesUnavailable, MalformedCredentials, NamespaceNotAllowed } from '../errors.js';
 import type { Metrics } from '../metrics.js';
+import { setOwn } from '../own.js';
 import { countRequest, kubeRequest, toKubeError, statusOf, type KubeRequest } from './client.js';
 import type {
   ChangeKind, ChangeListener, NamespaceSyncState, SecretObject, SecretStore, ServiceAccountObject, StoreStatus
@@ -59,11 +60,11 @@ const KIND: Record<Resource, ChangeKind> = { secrets: 'secret', serviceaccounts:
 function decodeSecret (raw: RawObject): SecretObject {
   const data: Record<string, Buffer> = {};
   for (const [k, v] of Object.entries((raw.data ?? {}) as Record<string, unknown>)) {
-    if (typeof v === 'string') data[k] = Buffer.from(v, 'base64');
-    else if (Buffer.isBuffer(v)) data[k] = v;
+    if (typeof v === 'string') setOwn(data, k, Buffer.from(v, 'base64'));
+    else if (Buffer.isBuffer(v)) setOwn(data, k, v);
   }
   for (const [k, v] of Object.entries((raw.stringData ?? {}) as Record<string, unknown>)) {
-    if (typeof v === 'string') data[k] = Buffer.from(v, 'utf8');
+    if (typeof v === 'string') setOwn(data, k, Buffer.from(v, 'utf8'));
   }
   return {
     namespace: raw.metadata?.namespace ?? '',

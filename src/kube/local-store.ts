@@ -6,6 +6,7 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { ConfigError } from '../errors.js';
+import { setOwn } from '../own.js';
 import type {
   ChangeKind, ChangeListener, SecretObject, SecretStore, ServiceAccountObject, StoreStatus
 } from './secret-store.js';
@@ -408,9 +409,9 @@ function toSecret (doc: Record<string, unknown>, namespace: string, name: string
       if (typeof v !== 'string') return `has ${field} key ${k} that is not a string`;
       if (field === 'data') {
         if (!BASE64.test(v)) return `has data key ${k} that is not valid base64`;
-        data[k] = Buffer.from(v, 'base64');
+        setOwn(data, k, Buffer.from(v, 'base64'));
       } else {
-        data[k] = Buffer.from(v, 'utf8');
+        setOwn(data, k, Buffer.from(v, 'utf8'));
       }
     }
   }

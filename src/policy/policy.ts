@@ -10,6 +10,7 @@ import {
   MAX_POLICY_BYTES, POLICY_ACTIONS, PolicyFileSchema,
   type PolicyAction, type PolicyRule
 } from './schema.js';
+import { canonicalHost, canonicalPrefix } from '../registry/names.js';
 
 export { MAX_POLICY_BYTES, POLICY_ACTIONS, type PolicyAction, type PolicyRule } from './schema.js';
 
@@ -100,13 +101,6 @@ function compileSubject (subject: string, where: () => string): SubjectMatcher {
   return { on: 'name', re: segmentGlob(glob, ':') };
 }
 
-const DOCKER_HUB_ALIASES = new Set(['index.docker.io', 'registry-1.docker.io']);
-
-function canonicalHost (host: string): string {
-  const lower = host.toLowerCase();
-  return DOCKER_HUB_ALIASES.has(lower) ? 'docker.io' : lower;
-}
-
 const REGISTRY_HOST_GLOB = /^[a-z0-9*]([a-z0-9*.-]*[a-z0-9*])?(:(\d{1,5}|\*))?$/;
 const REGISTRY_PATH_GLOB = /^[a-z0-9*]([a-z0-9*._-]*[a-z0-9*])?$/;
 
@@ -128,14 +122,6 @@ function compileRegistry (pattern: string, where: () => string): RegExp {
   return new RegExp(`^${re}(?:/.*)?$`);
 }
 
-/** The request's registry in the form the registry globs are matched against. */
-export function canonicalRegistry (registry: string): string {
-  let r = registry.trim().replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').replace(/\/+$/, '');
-  const slash = r.indexOf('/');
-  const host = slash === -1 ? r : r.slice(0, slash);
-  r = canonicalHost(host) + (slash === -1 ? '' : r.slice(slash));
-  return r;
-}
 
 // Overrides: reference globs. `*` alone matches every reference *except* `env:`, `ext:` and
 // the cloud types `ecr:`, `gcp:`, `acr:`, which only a pattern starting with that type matches:
@@ -252,7 +238,7 @@ function overrideMatches (m: OverrideMatcher, override: string): boolean {
 
 /** Decide one request: the first rule that allows it wins; deny when none does. */
 export function evaluate (policy: Policy, req: PolicyRequest): PolicyDecision {
-  const registry = req.registry === undefined ? undefined : canonicalRegistry(req.registry);
+  const registry = req.registry === undefined ? undefined : canonicalPrefix(req.registry);
   const override = req.override === undefined ? undefined : canonicalOverride(req.override);
   const application = req.application;
   // how far the closest rule got: 0 none, 1 subject, 2 action, 3 registry, 4 application

@@ -6,7 +6,7 @@ import tls from 'node:tls';
 import { readFile, stat } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import type { Metrics } from '../metrics.js';
-import type { TokenType } from '../credentials/types.js';
+import type { TokenType } from './token-type.js';
 
 export interface RegistryEndpointOptions {
   apiUrl: string

@@ -1,8 +1,8 @@
-// Registry endpoint selection (SPEC §3 step 2): longest configured prefix, else the default, else inferred.
-import type { RegistriesConfig, RegistryEntry } from '../config/registries.js';
-import { DEFAULT_LIMIT, canonicalPrefix } from '../config/registries.js';
-import type { ParsedSpec } from '../credentials/types.js';
-import { DOCKER_HUB, type ImageDefaults, type ImageReference } from './image-ref.js';
+// Registry endpoint selection (README "A resolve, end to end", step 2): longest configured
+// prefix, else the default, else inferred.
+import type { ImageDefaults, ImageReference } from './image-ref.js';
+import { DOCKER_HUB, canonicalPrefix, inferApiUrl, splitPrefix } from './names.js';
+import { DEFAULT_LIMIT, type RegistriesConfig, type RegistryEntry } from './registries-conf.js';
 
 export interface Endpoint {
   name: string
@@ -16,30 +16,22 @@ export interface Endpoint {
   caData?: string
   limit: number
   credsExpireMs?: number
+  /** the credential reference as written; credentials/ parses it */
   credentials?: string
-  credentialSpec?: ParsedSpec
   defaultns?: string
 }
 
-const DOCKER_HUB_API = 'https://registry-1.docker.io';
-
-/** The API URL Docker infers from a registry host: `https://<host>`, Docker Hub's at registry-1. */
-export function inferApiUrl (host: string): string {
-  const h = canonicalPrefix(host.toLowerCase());
-  return h === DOCKER_HUB ? DOCKER_HUB_API : `https://${h}`;
+/** A prefix as canonical host and path segments, for whole-segment matching. */
+function prefixSegments (prefix: string): { host: string, segments: string[] } {
+  const { host, path } = splitPrefix(canonicalPrefix(prefix));
+  return { host, segments: path === '' ? [] : path.split('/') };
 }
 
-function splitPrefix (prefix: string): { host: string, segments: string[] } {
-  const canonical = canonicalPrefix(prefix);
-  const [host, ...segments] = canonical.split('/');
-  return { host: host ?? '', segments };
-}
-
-/** The configured default registry, as `parseImageReference` defaults; `{}` means Docker Hub. */
-export function defaultRegistryOf (config: RegistriesConfig): ImageDefaults {
+/** The configured default prefix, as `parseImageReference` defaults; `{}` means Docker Hub. */
+export function defaultPrefixOf (config: RegistriesConfig): ImageDefaults {
   const entry = config.registries.find((r) => r.default);
   if (entry === undefined) return {};
-  return entry.defaultns !== undefined ? { registry: entry.prefix, namespace: entry.defaultns } : { registry: entry.prefix };
+  return entry.defaultns !== undefined ? { prefix: entry.prefix, namespace: entry.defaultns } : { prefix: entry.prefix };
 }
 
 function fromEntry (entry: RegistryEntry): Endpoint {
@@ -56,14 +48,13 @@ function fromEntry (entry: RegistryEntry): Endpoint {
   if (entry.caData !== undefined) endpoint.caData = entry.caData;
   if (entry.credsExpireMs !== undefined) endpoint.credsExpireMs = entry.credsExpireMs;
   if (entry.credentials !== undefined) endpoint.credentials = entry.credentials;
-  if (entry.credentialSpec !== undefined) endpoint.credentialSpec = entry.credentialSpec;
   if (entry.defaultns !== undefined) endpoint.defaultns = entry.defaultns;
   return endpoint;
 }
 
 /** How many path segments of `entry`'s prefix match the image, or -1 when it does not match. */
 function matchLength (entry: RegistryEntry, host: string, path: string[]): number {
-  const prefix = splitPrefix(entry.prefix);
+  const prefix = prefixSegments(entry.prefix);
   // host[:port] compared whole: a port must match exactly, and no port is not any port
   if (prefix.host !== host) return -1;
   if (prefix.segments.length > path.length) return -1;
@@ -74,7 +65,7 @@ function matchLength (entry: RegistryEntry, host: string, path: string[]): numbe
 }
 
 export function findEndpoint (config: RegistriesConfig, image: ImageReference): Endpoint {
-  const host = canonicalPrefix(image.registry);
+  const host = image.host;
   const path = image.repository.split('/');
   let best: RegistryEntry | undefined;
   let bestLength = -1;
@@ -84,7 +75,7 @@ export function findEndpoint (config: RegistriesConfig, image: ImageReference): 
   }
   if (best !== undefined) return fromEntry(best);
 
-  if (!image.explicitRegistry) {
+  if (!image.explicitHost) {
     const fallback = config.registries.find((r) => r.default);
     if (fallback !== undefined) return fromEntry(fallback);
   }

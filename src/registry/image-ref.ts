@@ -1,65 +1,47 @@
 // Docker image references: the grammar and normalization of github.com/distribution/reference,
-// with a configurable default registry and namespace (registries.conf `default`/`defaultns`).
+// with a configurable default prefix and namespace (registries.conf `default`/`defaultns`).
 import { InvalidImageReference } from '../errors.js';
+import { DOCKER_HUB, HOST_RE, OFFICIAL_NAMESPACE, PATH_RE, canonicalHost, isHostComponent, splitPrefix } from './names.js';
 
 export interface ImageReference {
   input: string
-  /** host[:port], lower-case; `docker.io` for Docker Hub */
-  registry: string
-  /** the path inside the registry, e.g. `library/nginx` */
+  /** host[:port], lower-case; `docker.io` for Docker Hub (see names.ts) */
+  host: string
+  /** the repository path on the host, e.g. `library/nginx` */
   repository: string
-  /** registry/repository */
+  /** host/repository: the image name */
   name: string
   tag?: string
   digest?: string
-  /** whether the input named its registry */
-  explicitRegistry: boolean
+  /** whether the input named its host */
+  explicitHost: boolean
 }
 
 export interface ImageDefaults {
-  /** host[:port] with an optional path, e.g. `quay.io` or `registry.example.com/mirror` */
-  registry?: string
+  /** the prefix of prefix-less names: host[:port] with an optional path, e.g. `quay.io` or `registry.example.com/mirror` */
+  prefix?: string
   namespace?: string
 }
 
-export const DOCKER_HUB = 'docker.io';
 export const MAX_INPUT_LENGTH = 1024;
+/** distribution/reference's RepositoryNameTotalLengthMax: the path, without the host */
 export const MAX_NAME_LENGTH = 255;
-const LEGACY_DOCKER_HUB = 'index.docker.io';
-const OFFICIAL_NAMESPACE = 'library';
 
-const DOMAIN_COMPONENT = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
-const DOMAIN_NAME = `${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*`;
-const IPV6 = '\\[(?:[a-fA-F0-9:]+)\\]';
-const DOMAIN_AND_PORT = `(?:${DOMAIN_NAME}|${IPV6})(?::[0-9]+)?`;
-const PATH_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*';
-const REMOTE_NAME = `${PATH_COMPONENT}(?:/${PATH_COMPONENT})*`;
-
-export const DOMAIN_RE = new RegExp(`^${DOMAIN_AND_PORT}$`);
-export const PATH_RE = new RegExp(`^${REMOTE_NAME}$`);
 const TAG_RE = /^[\w][\w.-]{0,127}$/;
 const DIGEST_RE = /^([A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*):([0-9a-fA-F]{32,})$/;
 const IDENTIFIER_RE = /^[a-f0-9]{64}$/;
 // go-digest's registered algorithms and their encoded lengths (lower-case hex only)
-const DIGEST_LENGTHS: Record<string, number> = { sha256: 64, sha384: 96, sha512: 128 };
+const DIGEST_LENGTHS = new Map([['sha256', 64], ['sha384', 96], ['sha512', 128]]);
 
 function fail (input: string, reason: string): never {
   const shown = input.length > 300 ? `${input.slice(0, 300)}…` : input;
   throw new InvalidImageReference(JSON.stringify(shown), reason);
 }
 
-/** Splits a configured default registry (`host[:port][/path]`) into its host and path prefix. */
-function splitDefault (registry: string): { host: string, path: string } {
-  const slash = registry.indexOf('/');
-  const host = slash < 0 ? registry : registry.slice(0, slash);
-  const path = slash < 0 ? '' : registry.slice(slash + 1).replace(/\/+$/, '');
-  return { host: canonicalRegistry(host), path };
-}
-
-/** Lower-cases a registry host and folds `index.docker.io` into `docker.io`. */
-export function canonicalRegistry (host: string): string {
-  const h = host.toLowerCase();
-  return h === LEGACY_DOCKER_HUB ? DOCKER_HUB : h;
+/** Splits a configured default prefix (`host[:port][/path]`) into its canonical host and path. */
+function splitDefault (prefix: string): { host: string, path: string } {
+  const { host, path } = splitPrefix(prefix);
+  return { host: canonicalHost(host), path: path.replace(/\/+$/, '') };
 }
 
 function checkDigest (input: string, digest: string): void {
@@ -67,7 +49,7 @@ function checkDigest (input: string, digest: string): void {
   if (m === null) fail(input, 'invalid digest format');
   const algorithm = m[1] as string;
   const encoded = m[2] as string;
-  const length = DIGEST_LENGTHS[algorithm];
+  const length = DIGEST_LENGTHS.get(algorithm);
   if (length === undefined) fail(input, `unsupported digest algorithm ${algorithm}`);
   if (encoded.length !== length) fail(input, `invalid digest length for ${algorithm}`);
   if (encoded !== encoded.toLowerCase()) fail(input, 'digest must be lower-case hex');
@@ -92,14 +74,14 @@ export function parseImageReference (input: string, defaults: ImageDefaults = {}
     checkDigest(input, digest);
   }
 
-  // The first component is a registry when it looks like a host (docker's splitDockerDomain)
-  let domain: string | undefined;
+  // The first component is a host when it looks like one (docker's splitDockerDomain)
+  let explicit: string | undefined;
   let remainder = rest;
   const slash = rest.indexOf('/');
   if (slash >= 0) {
     const first = rest.slice(0, slash);
-    if (first === 'localhost' || /[.:]/.test(first) || first.toLowerCase() !== first) {
-      domain = first;
+    if (isHostComponent(first)) {
+      explicit = first;
       remainder = rest.slice(slash + 1);
     }
   }
@@ -113,7 +95,7 @@ export function parseImageReference (input: string, defaults: ImageDefaults = {}
     if (!TAG_RE.test(tag)) fail(input, 'invalid tag format');
   }
 
-  if (domain !== undefined && !DOMAIN_RE.test(domain)) fail(input, 'invalid registry host');
+  if (explicit !== undefined && !HOST_RE.test(explicit)) fail(input, 'invalid registry host');
   if (path === '') fail(input, 'repository name must have at least one component');
   if (!PATH_RE.test(path)) {
     if (path !== path.toLowerCase() && PATH_RE.test(path.toLowerCase())) {
@@ -122,30 +104,30 @@ export function parseImageReference (input: string, defaults: ImageDefaults = {}
     fail(input, 'invalid reference format');
   }
 
-  let registry: string;
+  let host: string;
   let repository = path;
-  const explicitRegistry = domain !== undefined;
-  const fallback = splitDefault(defaults.registry !== undefined && defaults.registry !== '' ? defaults.registry : DOCKER_HUB);
-  if (domain !== undefined) {
-    registry = canonicalRegistry(domain);
+  const fallback = splitDefault(defaults.prefix !== undefined && defaults.prefix !== '' ? defaults.prefix : DOCKER_HUB);
+  if (explicit !== undefined) {
+    host = canonicalHost(explicit);
   } else {
-    registry = fallback.host;
+    host = fallback.host;
     if (fallback.path !== '') repository = `${fallback.path}/${repository}`;
   }
 
   if (!repository.includes('/')) {
-    const isDefault = registry === fallback.host && fallback.path === '';
+    const isDefault = host === fallback.host && fallback.path === '';
     const namespace = isDefault && defaults.namespace !== undefined && defaults.namespace !== ''
       ? defaults.namespace
-      : registry === DOCKER_HUB ? OFFICIAL_NAMESPACE : undefined;
+      : host === DOCKER_HUB ? OFFICIAL_NAMESPACE : undefined;
     if (namespace !== undefined) repository = `${namespace.replace(/^\/+|\/+$/g, '')}/${repository}`;
   }
-  if (!PATH_RE.test(repository)) fail(input, 'invalid repository after applying the default registry or namespace');
+  if (!PATH_RE.test(repository)) fail(input, 'invalid repository after applying the default prefix or namespace');
 
-  const name = `${registry}/${repository}`;
-  if (name.length > MAX_NAME_LENGTH) fail(input, `repository name must not be more than ${MAX_NAME_LENGTH} characters`);
+  // distribution/reference (since v0.6) bounds the repository path, not host plus path
+  if (repository.length > MAX_NAME_LENGTH) fail(input, `repository name must not be more than ${MAX_NAME_LENGTH} characters`);
+  const name = `${host}/${repository}`;
 
-  const ref: ImageReference = { input, registry, repository, name, explicitRegistry };
+  const ref: ImageReference = { input, host, repository, name, explicitHost: explicit !== undefined };
   if (tag !== undefined) ref.tag = tag;
   if (digest !== undefined) ref.digest = digest;
   return ref;

@@ -1,7 +1,7 @@
 import t from 'tap';
 import {
   APPLICATION_PULL_SECRET_ANNOTATION, IMAGE_LIST_ANNOTATION, aliasPullSecretAnnotation,
-  credentialFromAnnotations, nameNormalizer, parseImageList
+  credentialFromAnnotations, parseImageList
 } from '../../src/argocd/annotations.js';
 
 // Docker-style normalization, enough for these tests (the service passes the registry module's parser).
@@ -157,12 +157,63 @@ t.test('matching compares normalized names without tag or digest', async (t) => 
   t.match(badOnly.steps[0]?.reason, /ignored: "x=Not A Ref"/);
 });
 
-t.test('nameNormalizer adapts a reference parser', async (t) => {
-  const n = nameNormalizer((input) => ({ registry: 'docker.io', repository: `library/${input.split(':')[0] ?? ''}` }));
-  t.equal(n('nginx:1'), 'docker.io/library/nginx');
-  const r = credentialFromAnnotations({
-    [`${P}/image-list`]: 'a=nginx',
-    [`${P}/a.pull-secret`]: 'pullsecret:argocd/a'
-  }, 'nginx:1.0', n);
-  t.equal(r.spec, 'pullsecret:argocd/a');
+// argocd-image-updater's own tests of image-list entries (registry-scanner pkg/image
+// image_test.go Test_ParseImageTags, pkg/argocd argocd_test.go Test_parseImageList): the text
+// before the first "=" is the alias, whatever it holds, and an empty alias is no alias.
+t.test('image-list entries as upstream reads them', async (t) => {
+  t.same(parseImageList(' foo, bar ').map((e) => e.raw), ['foo', 'bar']);
+  t.same(parseImageList(' foo, bar,baz = qux ').map((e) => e.raw), ['foo', 'bar', 'baz = qux']);
+  t.same(parseImageList('foo,bar,baz=qux').map((e) => e.raw), ['foo', 'bar', 'baz=qux']);
+  t.same(parseImageList('foo=bar'), [{ raw: 'foo=bar', alias: 'foo', image: 'bar' }]);
+  t.same(parseImageList('jannfis/test-image:0.1'), [{ raw: 'jannfis/test-image:0.1', image: 'jannfis/test-image', constraint: '0.1' }]);
+  t.same(parseImageList('gcr.io/jannfis/test-image:0.1'), [{ raw: 'gcr.io/jannfis/test-image:0.1', image: 'gcr.io/jannfis/test-image', constraint: '0.1' }]);
+  t.same(parseImageList('gcr.io/jannfis/test-image@sha256:abcde'), [{ raw: 'gcr.io/jannfis/test-image@sha256:abcde', image: 'gcr.io/jannfis/test-image' }]);
+  t.same(parseImageList('gcr.io/jannfis/test-image:test-tag@sha256:abcde'),
+    [{ raw: 'gcr.io/jannfis/test-image:test-tag@sha256:abcde', image: 'gcr.io/jannfis/test-image', constraint: 'test-tag' }]);
+  t.same(parseImageList('jannfis/orig-image=gcr.io/jannfis/test-image:0.1'),
+    [{ raw: 'jannfis/orig-image=gcr.io/jannfis/test-image:0.1', alias: 'jannfis/orig-image', image: 'gcr.io/jannfis/test-image', constraint: '0.1' }]);
+  t.same(parseImageList('ghcr.io:4567/jannfis/orig-image=gcr.io:1234/jannfis/test-image:0.1'),
+    [{ raw: 'ghcr.io:4567/jannfis/orig-image=gcr.io:1234/jannfis/test-image:0.1', alias: 'ghcr.io:4567/jannfis/orig-image', image: 'gcr.io:1234/jannfis/test-image', constraint: '0.1' }],
+    'an alias that names a registry with a port');
+  t.same(parseImageList('jannfis/orig-image=gcr.io/jannfis/test-image'),
+    [{ raw: 'jannfis/orig-image=gcr.io/jannfis/test-image', alias: 'jannfis/orig-image', image: 'gcr.io/jannfis/test-image' }]);
+  t.same(parseImageList('classic-web=registry:5000/classic-web'),
+    [{ raw: 'classic-web=registry:5000/classic-web', alias: 'classic-web', image: 'registry:5000/classic-web' }], 'upstream #273');
+  t.same(parseImageList('jannfis/argocd=jannfis/orig-image:0.1'),
+    [{ raw: 'jannfis/argocd=jannfis/orig-image:0.1', alias: 'jannfis/argocd', image: 'jannfis/orig-image', constraint: '0.1' }]);
+  t.same(parseImageList('  =docker.io/library/nginx:1.21'),
+    [{ raw: '=docker.io/library/nginx:1.21', image: 'docker.io/library/nginx', constraint: '1.21' }], 'an empty alias is no alias');
+  t.same(parseImageList(' = nginx'), [{ raw: '= nginx', image: 'nginx' }]);
+});
+
+t.test('entries with such aliases still list their image', async (t) => {
+  const ported = credentialFromAnnotations({
+    [`${P}/image-list`]: 'ghcr.io:4567/x/orig=gcr.io:1234/x/app',
+    [`${P}/pull-secret`]: 'pullsecret:argocd/app-wide'
+  }, 'gcr.io:1234/x/app:1.0', normalize);
+  t.equal(ported.spec, 'pullsecret:argocd/app-wide', 'listed: the application-wide pull secret applies');
+  t.match(ported.steps[0], { step: 'image-list', taken: true });
+  // the alias annotation key keeps its characters (`/` becomes `_`)
+  const aliased = credentialFromAnnotations({
+    [`${P}/image-list`]: 'ghcr.io:4567/x/orig=gcr.io:1234/x/app',
+    [`${P}/ghcr.io:4567_x_orig.pull-secret`]: 'pullsecret:argocd/alias'
+  }, 'gcr.io:1234/x/app', normalize);
+  t.equal(aliased.spec, 'pullsecret:argocd/alias');
+  const empty = credentialFromAnnotations({
+    [`${P}/image-list`]: '  =docker.io/library/nginx:1.21',
+    [`${P}/pull-secret`]: 'pullsecret:argocd/app-wide'
+  }, 'nginx', normalize);
+  t.equal(empty.spec, 'pullsecret:argocd/app-wide');
+  t.equal(empty.level, 'application');
+  t.match(empty.steps[1], { step: 'image pull-secret', taken: false, reason: /has no alias/ });
+});
+
+t.test('annotations are read as own properties only', async (t) => {
+  const annotations = Object.create({ [`${P}/pull-secret`]: 'pullsecret:argocd/inherited' }) as Record<string, string>;
+  annotations[`${P}/image-list`] = 'constructor=nginx';
+  const r = credentialFromAnnotations(annotations, 'nginx', normalize);
+  t.equal(r.spec, undefined, 'an inherited annotation is not an annotation');
+  const proto = credentialFromAnnotations({ [`${P}/image-list`]: 'toString=nginx' }, 'nginx', normalize);
+  t.equal(proto.spec, undefined);
+  t.match(proto.steps[1], { step: 'image pull-secret', reason: /is not set/ });
 });

@@ -40,9 +40,13 @@ t.test('validate prints the parsed reference and exits 0', async (t) => {
   t.match(JSON.parse(r.stdout), { valid: true, canonical: 'secret:argocd/ghcr#creds', reference: { type: 'secret', namespace: 'argocd', name: 'ghcr', field: 'creds' } });
   t.equal(r.stderr, '');
 
-  const prefixed = await runCli(t, ['validate', '--registry-prefix', 'ghcr.io=pullsecret:argocd/x'], { env });
+  // the registries.conf form <prefix>=<spec> is accepted and its prefix printed
+  const prefixed = await runCli(t, ['validate', 'ghcr.io/team-a=pullsecret:argocd/x'], { env });
   t.equal(prefixed.code, 0, prefixed.stderr);
-  t.match(JSON.parse(prefixed.stdout), { registry: 'ghcr.io', canonical: 'pullsecret:argocd/x' });
+  t.same(JSON.parse(prefixed.stdout), { valid: true, canonical: 'pullsecret:argocd/x', prefix: 'ghcr.io/team-a', reference: { type: 'pullsecret', namespace: 'argocd', name: 'x' } });
+  const flagged = await runCli(t, ['validate', '--registry-prefix', 'ghcr.io=pullsecret:argocd/x'], { env });
+  t.equal(flagged.code, 0, 'the old flag is still accepted');
+  t.match(JSON.parse(flagged.stdout), { prefix: 'ghcr.io' });
 });
 
 t.test('validate: a bad spec exits 2 with one line naming the problem', async (t) => {
@@ -51,7 +55,8 @@ t.test('validate: a bad spec exits 2 with one line naming the problem', async (t
     [['validate', 'secret:argocd/ghcr'], /INVALID_CREDENTIAL_SPEC.*field|field.*INVALID_CREDENTIAL_SPEC/i],
     [['validate', 'nonsense:foo'], /INVALID_CREDENTIAL_SPEC/],
     [['validate', 'ext:relative/path'], /INVALID_CREDENTIAL_SPEC.*absolute/i],
-    [['validate', 'ghcr.io=env:X'], /INVALID_CREDENTIAL_SPEC/],
+    [['validate', 'ghcr.io='], /INVALID_CREDENTIAL_SPEC/],
+    [['validate', 'ext:/opt/h/../get-creds'], /INVALID_CREDENTIAL_SPEC.*not normalized/],
     [['validate'], /exactly one/],
     [['validate', 'env:A', 'env:B'], /exactly one/]
   ];

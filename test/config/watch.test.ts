@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError } from '../../src/errors.js';
 import { ReloadingFile, watchFile, type ReloadResult } from '../../src/config/watch.js';
-import { parseRegistriesConf, type RegistriesConfig } from '../../src/config/registries.js';
+import { parseRegistriesConf, type RegistriesConfig } from '../../src/registry/registries-conf.js';
 
 type Tap = Test;
 // generous: a missed change fails the test, no assertion is made on how fast it was seen

@@ -5,7 +5,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { parseRegistriesConf } from '../../src/config/registries.js';
+import { parseRegistriesConf } from '../../src/registry/registries-conf.js';
 import { CredentialCache } from '../../src/credentials/cache.js';
 import { Resolver } from '../../src/credentials/resolver.js';
 import type { ChangeListener, SecretObject, SecretStore } from '../../src/kube/secret-store.js';

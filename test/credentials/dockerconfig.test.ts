@@ -1,6 +1,6 @@
 import t from 'tap';
 import {
-  credentialFromSecret, globMatch, keyringKey, lookupDockerConfig, normalizeImageRepository,
+  credentialFromSecret, decodeAuthField, globMatch, keyringKey, lookupDockerConfig, normalizeImageRepository,
   parseDockerConfig, urlsMatchStr, type DockerConfig
 } from '../../src/credentials/dockerconfig.js';
 import type { SecretObject } from '../../src/kube/secret-store.js';
@@ -251,7 +251,7 @@ t.test('entry forms and tokens', async (t) => {
     'e.io': { identitytoken: 'id-tok' },
     'f.io': { registrytoken: 'reg-tok' },
     'g.io': { username: 'u', registrytoken: 'reg-tok', identitytoken: 'id-tok' },
-    'h.io': { auth: ` ${b64('spaced:pw')}\n`, email: null },
+    'h.io': { auth: `${b64('wrapped:pw')}\n`, email: null },
     'i.io': { auth: b64('nopad:x').replace(/=+$/, '') }
   });
   const first = (image: string): unknown => lookupDockerConfig(config, image)[0]?.credential;
@@ -262,7 +262,7 @@ t.test('entry forms and tokens', async (t) => {
   t.same(first('e.io/x'), { username: '<token>', password: 'id-tok', tokenType: 'identitytoken', expiresAt: null });
   t.same(first('f.io/x'), { username: '', password: 'reg-tok', tokenType: 'registrytoken', expiresAt: null });
   t.same(first('g.io/x'), { username: 'u', password: 'reg-tok', tokenType: 'registrytoken', expiresAt: null });
-  t.same(first('h.io/x'), { username: 'spaced', password: 'pw', tokenType: 'basic', expiresAt: null });
+  t.same(first('h.io/x'), { username: 'wrapped', password: 'pw', tokenType: 'basic', expiresAt: null });
   t.same(first('i.io/x'), { username: 'nopad', password: 'x', tokenType: 'basic', expiresAt: null });
   t.equal(config.entries.length, 9);
 });
@@ -344,4 +344,57 @@ t.test('credentialFromSecret', async (t) => {
     { code: 'MALFORMED_CREDENTIALS', message: 'secret argocd/regcred field .dockerconfigjson is not valid JSON' });
   t.throws(() => credentialFromSecret(secret({ '.dockercfg': Buffer.from('[]') }), 'ghcr.io/x'),
     { code: 'MALFORMED_CREDENTIALS', message: 'secret argocd/regcred field .dockercfg is not a JSON object' });
+});
+
+// kubelet pkg/credentialprovider config_test.go TestDecodeDockerConfigFieldAuth and
+// TestDockerConfigEntryJSONDecode: Go's base64 decoder skips \r and \n and nothing else,
+// padded and unpadded input are both accepted.
+t.test('auth base64 as the kubelet decodes it (TestDecodeDockerConfigFieldAuth)', async (t) => {
+  const table: Array<[string, string, string] | [string, null]> = [
+    ['Zm9vOmJhcg==', 'foo', 'bar'],
+    ['Zm9vOmJhcg', 'foo', 'bar'], // not well padded
+    ['Zm9vOm\nJhcg==\n', 'foo', 'bar'], // with new line characters
+    ['Zm9vOm\r\nJhcg==\r\n', 'foo', 'bar'], // CRLF, as base64 on Windows wraps
+    [Buffer.from('foo:bar').toString('base64'), 'foo', 'bar'], // standard encoding
+    [Buffer.from('foo:bar').toString('base64').replace(/=+$/, ''), 'foo', 'bar'], // raw encoding
+    ['cGluZzpwb25n', 'ping', 'pong'],
+    ['cGFudHM=', null], // good base64, no colon
+    ['Zm9vOmJhcg== ', null], // only new line characters are ignored
+    [' Zm9vOmJhcg==', null],
+    ['Zm9vOmJh\tcg==', null],
+    ['pants', null], // bad base64
+    ['Zm9vOmJhcg=\n=', 'foo', 'bar'], // a line break anywhere, even inside the padding, is skipped
+    ['Zm9vOmJhcg=', null] // wrong padding
+  ];
+  for (const [auth, username, password] of table) {
+    const label = JSON.stringify(auth);
+    if (username === null) {
+      t.throws(() => configOf({ 'foo.example.com': { auth, email: 'foo@example.com' } }), { code: 'MALFORMED_CREDENTIALS' }, label);
+      continue;
+    }
+    const entry = configOf({ 'foo.example.com': { auth, email: 'foo@example.com' } }).entries[0];
+    t.same(entry?.credential, { username, password, tokenType: 'basic', expiresAt: null }, label);
+  }
+  // auth overrides username and password
+  t.same(configOf({ 'foo.example.com': { username: 'foo', password: 'bar', auth: 'cGluZzpwb25n' } }).entries[0]?.credential,
+    { username: 'ping', password: 'pong', tokenType: 'basic', expiresAt: null });
+  // a long token wrapped at 76 columns, as `base64` without -w0 prints it
+  const token = 'x'.repeat(300);
+  const wrapped = Buffer.from(`AWS:${token}`).toString('base64').replace(/.{76}/g, '$&\n') + '\n';
+  t.same(configOf({ 'ecr.example.com': { auth: wrapped } }).entries[0]?.credential,
+    { username: 'AWS', password: token, tokenType: 'basic', expiresAt: null });
+  t.equal(decodeAuthField('Zm9v\nYmFy')?.toString(), 'foobar');
+  t.equal(decodeAuthField('Zm9v YmFy'), undefined);
+});
+
+t.test('docker config keys and fields are own properties only', async (t) => {
+  // an entry key or field named like an Object.prototype member is just a name
+  const config = parseDockerConfig(Buffer.from('{"auths":{"constructor":{"auth":"' + b64('c:pw') + '"},"__proto__":{"auth":"' + b64('p:pw') + '"}}}'), 'dockerconfigjson', 'test');
+  t.same(config.entries.map((e) => e.key), ['constructor', '__proto__']);
+  // an entry with no own credential fields has none, whatever its prototype offers
+  t.throws(() => configOf({ 'a.io': { toString: 'x' } }), { code: 'MALFORMED_CREDENTIALS', message: /has no credentials/ });
+  const secret = (data: Record<string, Buffer>): SecretObject => ({ namespace: 'argocd', name: 'regcred', data });
+  t.throws(() => credentialFromSecret(secret({}), 'ghcr.io/x'), { code: 'SECRET_FIELD_MISSING' });
+  const inherited = Object.create({ '.dockerconfigjson': Buffer.from('{"auths":{"ghcr.io":{"auth":"' + b64('u:p') + '"}}}') }) as Record<string, Buffer>;
+  t.throws(() => credentialFromSecret(secret(inherited), 'ghcr.io/x'), { code: 'SECRET_FIELD_MISSING' }, 'an inherited field is not a field');
 });

@@ -7,7 +7,7 @@ import { dirname, join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
 import { evaluate, parsePolicy } from '../../src/policy/policy.js';
-import { parseRegistriesConf } from '../../src/config/registries.js';
+import { parseRegistriesConf } from '../../src/registry/registries-conf.js';
 import { loadSettings, SETTINGS } from '../../src/config/settings.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -264,8 +264,18 @@ t.test('validate, registries and cache invalidation', async (t) => {
   const bad = await app.inject({ method: 'POST', url: '/v1/credential-specs/validate', payload: { spec: 'secret:argocd/x' } });
   t.equal(bad.statusCode, 400);
   t.equal(bad.json().code, 'INVALID_CREDENTIAL_SPEC');
-  const pre = await app.inject({ method: 'POST', url: '/v1/credential-specs/validate', payload: { spec: 'ghcr.io=env:X', registryPrefix: true } });
-  t.match(pre.json(), { registry: 'ghcr.io', canonical: 'env:X' });
+  // the registries.conf form is what a user checks before writing it there: accepted, prefix reported
+  const pre = await app.inject({ method: 'POST', url: '/v1/credential-specs/validate', payload: { spec: 'ghcr.io/team-a=env:X' } });
+  t.equal(pre.statusCode, 200);
+  t.same(pre.json(), { valid: true, prefix: 'ghcr.io/team-a', canonical: 'env:X', reference: { type: 'env', variable: 'X' } });
+  const flagged = await app.inject({ method: 'POST', url: '/v1/credential-specs/validate', payload: { spec: 'localhost:5000=pullsecret:argocd/x', registryPrefix: true } });
+  t.match(flagged.json(), { prefix: 'localhost:5000', canonical: 'pullsecret:argocd/x' });
+  const plain = await app.inject({ method: 'POST', url: '/v1/credential-specs/validate', payload: { spec: 'ext:/opt/get=creds.sh' } });
+  t.same(plain.json().reference, { type: 'ext', path: '/opt/get=creds.sh' }, 'an "=" in an ext path is no prefix');
+  t.equal(plain.json().prefix, undefined);
+  const dotted = await app.inject({ method: 'POST', url: '/v1/credential-specs/validate', payload: { spec: 'ext:/opt/h/../get-creds' } });
+  t.equal(dotted.statusCode, 400);
+  t.equal(dotted.json().code, 'INVALID_CREDENTIAL_SPEC');
 
   await resolve(app, { image: 'nginx' });
   await resolve(app, { image: 'ghcr.io/org/a' });
@@ -279,4 +289,29 @@ t.test('validate, registries and cache invalidation', async (t) => {
   t.equal((await resolve(app, { image: 'ghcr.io/org/a' })).json().cached, false);
   const all = await app.inject({ method: 'POST', url: '/v1/cache/invalidate', payload: {} });
   t.equal(all.json().invalidated, 2);
+});
+
+// A name that is an Object.prototype member (constructor, toString, __proto__, …) is a name
+// like any other: looked up as an own property, it is simply not there.
+t.test('Object.prototype member names are not found, never a 500', async (t) => {
+  const names = ['constructor', 'toString', 'valueOf', 'hasOwnProperty', '__proto__', '__defineGetter__'];
+  const envNames = names.filter((n) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(n));
+  const conf = 'registries:\n' + [
+    ...envNames.map((n, i) => `  - { name: env-${i}, prefix: env${i}.example.com, credentials: "env:${n}" }`),
+    ...names.filter((n) => /^[-._a-zA-Z0-9]+$/.test(n)).map((n, i) => `  - { name: field-${i}, prefix: field${i}.example.com, credentials: "secret:argocd/ghcr#${n}" }`)
+  ].join('\n') + '\n';
+  const { app, logs } = await localApp(t, { conf, secrets: SECRETS, env: { PLANTED: 'planted-user:planted-pass' } });
+  for (let i = 0; i < envNames.length; i++) {
+    const r = await resolve(app, { image: `env${i}.example.com/app` });
+    t.equal(r.statusCode, 502, `env:${envNames[i]}`);
+    t.equal(r.json().code, 'ENV_NOT_SET', `env:${envNames[i]}`);
+  }
+  const fields = names.filter((n) => /^[-._a-zA-Z0-9]+$/.test(n));
+  for (let i = 0; i < fields.length; i++) {
+    const r = await resolve(app, { image: `field${i}.example.com/app` });
+    t.equal(r.statusCode, 502, `secret:argocd/ghcr#${fields[i]}`);
+    t.equal(r.json().code, 'SECRET_FIELD_MISSING', `secret:argocd/ghcr#${fields[i]}`);
+  }
+  t.notOk(logs.join('').includes('planted-pass'), 'no value of the environment in any log line');
+  t.notOk(logs.join('').includes('ghcr:pass'), 'no Secret value in any log line');
 });

@@ -5,8 +5,7 @@ import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import type { FastifyInstance } from 'fastify';
-import type { RegistriesConfig, RegistryEntry } from '../../src/config/registries.js';
-import { parseCredentialSpec } from '../../src/credentials/reference.js';
+import type { RegistriesConfig, RegistryEntry } from '../../src/registry/registries-conf.js';
 import { goDuration, kubeletCacheDurationMs, kubeletScope, pathScopedHosts, type KubeletSource } from '../../src/http/kubelet.js';
 import { findEndpoint } from '../../src/registry/endpoints.js';
 import { parseImageReference } from '../../src/registry/image-ref.js';
@@ -51,7 +50,7 @@ t.test('kubeletScope: Registry only when every image of the host gets the same a
     {
       name: 'registries.conf credentials for a path (<registry>=<spec>)',
       image: 'ghcr.io/team-c/app',
-      entries: [entry('ghcr.io', { credentials: 'ghcr.io/team-c=secret:argocd/x#creds', credentialSpec: parseCredentialSpec('ghcr.io/team-c=secret:argocd/x#creds', { allowRegistryPrefix: true }) })],
+      entries: [entry('ghcr.io', { credentials: 'ghcr.io/team-c=secret:argocd/x#creds'})],
       source: secret,
       want: 'Image',
       key: 'ghcr.io/team-c/app'
@@ -59,7 +58,7 @@ t.test('kubeletScope: Registry only when every image of the host gets the same a
     {
       name: 'registries.conf credentials for the host (<registry>=<spec>)',
       image: 'ghcr.io/team-c/app',
-      entries: [entry('ghcr.io', { credentials: 'ghcr.io=secret:argocd/x#creds', credentialSpec: parseCredentialSpec('ghcr.io=secret:argocd/x#creds', { allowRegistryPrefix: true }) })],
+      entries: [entry('ghcr.io', { credentials: 'ghcr.io=secret:argocd/x#creds'})],
       source: secret,
       want: 'Registry',
       key: 'ghcr.io'

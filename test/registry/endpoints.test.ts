@@ -1,7 +1,11 @@
+import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { parseRegistriesConf } from '../../src/config/registries.js';
-import { defaultRegistryOf, findEndpoint, inferApiUrl } from '../../src/registry/endpoints.js';
+import { parseRegistriesConf } from '../../src/registry/registries-conf.js';
+import { defaultPrefixOf, findEndpoint } from '../../src/registry/endpoints.js';
+import { inferApiUrl } from '../../src/registry/names.js';
 import { parseImageReference } from '../../src/registry/image-ref.js';
+
+const CA_FILE = fileURLToPath(new URL('../fixtures/tls/ca.pem', import.meta.url));
 
 const conf = parseRegistriesConf(`registries:
 - name: GitHub
@@ -24,11 +28,11 @@ const conf = parseRegistriesConf(`registries:
   defaultns: library
 - name: Corp
   prefix: registry.corp.example:8443
-  ca_file: /etc/ssl/corp.pem
+  ca_file: ${CA_FILE}
 `, 'registries.conf');
 
 function endpointFor (image: string, config = conf): ReturnType<typeof findEndpoint> {
-  return findEndpoint(config, parseImageReference(image, defaultRegistryOf(config)));
+  return findEndpoint(config, parseImageReference(image, defaultPrefixOf(config)));
 }
 
 t.test('longest prefix of whole path segments wins', async (t) => {
@@ -45,15 +49,15 @@ t.test('an endpoint carries its registry settings', async (t) => {
   const teamA = endpointFor('ghcr.io/team-a/app');
   t.match(teamA, {
     name: 'Team A', prefix: 'ghcr.io/team-a', apiUrl: 'https://ghcr.io', configured: true, insecure: false,
-    limit: 20, credsExpireMs: 5 * 3_600_000, credentials: 'secret:argocd/team-a#creds',
-    credentialSpec: { reference: { type: 'secret', namespace: 'argocd', name: 'team-a', field: 'creds' } }
+    limit: 20, credsExpireMs: 5 * 3_600_000, credentials: 'secret:argocd/team-a#creds'
   });
   t.equal(teamA.entry?.name, 'Team A');
   const local = endpointFor('localhost:5000/a/b');
-  t.match(local, { name: 'Local 5000', apiUrl: 'https://localhost:5000', insecure: true, caData: 'PEM', configured: true });
+  t.match(local, { name: 'Local 5000', apiUrl: 'https://localhost:5000', insecure: true, configured: true });
+  t.equal(local.caData, undefined, 'insecure: the CA is not used');
   t.equal(local.credentials, undefined);
   t.equal(endpointFor('ghcr.io/team-a/tools/x').limit, 5);
-  t.match(endpointFor('registry.corp.example:8443/x'), { name: 'Corp', apiUrl: 'https://registry.corp.example:8443', caFile: '/etc/ssl/corp.pem' });
+  t.match(endpointFor('registry.corp.example:8443/x'), { name: 'Corp', apiUrl: 'https://registry.corp.example:8443', caFile: CA_FILE });
 });
 
 t.test('ports must match exactly', async (t) => {
@@ -101,11 +105,11 @@ t.test('the default registry', async (t) => {
 - name: GitHub
   prefix: ghcr.io
 `, 'f');
-  t.same(defaultRegistryOf(quayDefault), { registry: 'quay.io', namespace: 'base' });
-  t.same(defaultRegistryOf(conf), {}, 'no default configured: Docker Hub');
+  t.same(defaultPrefixOf(quayDefault), { prefix: 'quay.io', namespace: 'base' });
+  t.same(defaultPrefixOf(conf), {}, 'no default configured: Docker Hub');
   const ep = endpointFor('argoproj/argocd', quayDefault);
   t.equal(ep.name, 'Quay');
-  t.equal(parseImageReference('nginx', defaultRegistryOf(quayDefault)).name, 'quay.io/base/nginx');
+  t.equal(parseImageReference('nginx', defaultPrefixOf(quayDefault)).name, 'quay.io/base/nginx');
   t.equal(endpointFor('ghcr.io/x/y', quayDefault).name, 'GitHub');
   t.equal(endpointFor('docker.io/x/y', quayDefault).configured, false, 'an explicit registry never falls back to the default');
 
@@ -113,7 +117,7 @@ t.test('the default registry', async (t) => {
   t.equal(findEndpoint(quayDefault, parseImageReference('nginx')).name, 'Quay');
 
   const mirror = parseRegistriesConf('registries:\n- {name: Mirror, prefix: registry.example.com/mirror, default: true}\n', 'f');
-  t.same(defaultRegistryOf(mirror), { registry: 'registry.example.com/mirror' });
+  t.same(defaultPrefixOf(mirror), { prefix: 'registry.example.com/mirror' });
   const m = endpointFor('nginx:1', mirror);
   t.match(m, { name: 'Mirror', apiUrl: 'https://registry.example.com', configured: true });
   t.equal(endpointFor('registry.example.com/other/x', mirror).configured, false);

@@ -56,11 +56,11 @@ t.test('normalization: distribution TestNormalizedSplitHostname and TestParseAny
     ['Foo/bar', 'foo', 'bar'],
     ['GHCR.IO/org/app', 'ghcr.io', 'org/app']
   ];
-  for (const [input, registry, repository] of table) {
+  for (const [input, host, repository] of table) {
     const ref = parseImageReference(input);
-    t.equal(ref.registry, registry, `${input} registry`);
+    t.equal(ref.host, host, `${input} host`);
     t.equal(ref.repository, repository, `${input} repository`);
-    t.equal(ref.name, `${registry}/${repository}`, `${input} name`);
+    t.equal(ref.name, `${host}/${repository}`, `${input} name`);
   }
 });
 
@@ -103,12 +103,12 @@ t.test('tags and digests', async (t) => {
   t.equal(formatImageReference(parseImageReference('nginx')), 'docker.io/library/nginx');
 });
 
-t.test('explicitRegistry', async (t) => {
-  t.equal(parseImageReference('nginx').explicitRegistry, false);
-  t.equal(parseImageReference('org/app').explicitRegistry, false);
-  t.equal(parseImageReference('docker.io/nginx').explicitRegistry, true);
-  t.equal(parseImageReference('localhost/x').explicitRegistry, true);
-  t.equal(parseImageReference('ghcr.io/org/app').explicitRegistry, true);
+t.test('explicitHost', async (t) => {
+  t.equal(parseImageReference('nginx').explicitHost, false);
+  t.equal(parseImageReference('org/app').explicitHost, false);
+  t.equal(parseImageReference('docker.io/nginx').explicitHost, true);
+  t.equal(parseImageReference('localhost/x').explicitHost, true);
+  t.equal(parseImageReference('ghcr.io/org/app').explicitHost, true);
 });
 
 t.test('invalid references: distribution tables', async (t) => {
@@ -132,8 +132,6 @@ t.test('invalid references: distribution tables', async (t) => {
   invalid(t, 'repo@sha256:xyz', /digest/);
   invalid(t, `${'a/'.repeat(128)}a:tag`, /255/);
   invalid(t, 'this_is_not_a_valid_namespace_because_its_lenth_is_greater_than_255_this_is_not_a_valid_namespace_because_its_lenth_is_greater_than_255_this_is_not_a_valid_namespace_because_its_lenth_is_greater_than_255_this_is_not_a_valid_namespace_because_its_lenth_is_greater_than_255/docker', /255/);
-  // the name is bounded with its registry: docker.io/ + 255 characters is too long
-  invalid(t, `${'a/'.repeat(127)}a:tag`, /255/);
   invalid(t, `ghcr.io/${'a'.repeat(1100)}`, /1024/);
 });
 
@@ -169,22 +167,88 @@ t.test('the error names the input and why, and is bounded', async (t) => {
   }
 });
 
-t.test('configured default registry and namespace', async (t) => {
-  const quay = { registry: 'quay.io' };
+t.test('configured default prefix and namespace', async (t) => {
+  const quay = { prefix: 'quay.io' };
   t.equal(parseImageReference('argoproj/argocd', quay).name, 'quay.io/argoproj/argocd');
   t.equal(parseImageReference('nginx', quay).name, 'quay.io/nginx', 'no library/ outside Docker Hub');
-  t.equal(parseImageReference('nginx', { registry: 'quay.io', namespace: 'base' }).name, 'quay.io/base/nginx');
-  t.equal(parseImageReference('quay.io/nginx', { registry: 'quay.io', namespace: 'base' }).name, 'quay.io/base/nginx');
-  t.equal(parseImageReference('org/nginx', { registry: 'quay.io', namespace: 'base' }).name, 'quay.io/org/nginx');
-  t.equal(parseImageReference('ghcr.io/nginx', { registry: 'quay.io', namespace: 'base' }).name, 'ghcr.io/nginx');
+  t.equal(parseImageReference('nginx', { prefix: 'quay.io', namespace: 'base' }).name, 'quay.io/base/nginx');
+  t.equal(parseImageReference('quay.io/nginx', { prefix: 'quay.io', namespace: 'base' }).name, 'quay.io/base/nginx');
+  t.equal(parseImageReference('org/nginx', { prefix: 'quay.io', namespace: 'base' }).name, 'quay.io/org/nginx');
+  t.equal(parseImageReference('ghcr.io/nginx', { prefix: 'quay.io', namespace: 'base' }).name, 'ghcr.io/nginx');
   t.equal(parseImageReference('docker.io/nginx', quay).name, 'docker.io/library/nginx', 'explicit Docker Hub keeps library/');
-  t.equal(parseImageReference('nginx', { registry: 'localhost:5000' }).name, 'localhost:5000/nginx');
-  t.equal(parseImageReference('nginx', { registry: 'index.docker.io' }).name, 'docker.io/library/nginx');
-  t.equal(parseImageReference('nginx', { registry: 'docker.io', namespace: 'myorg' }).name, 'docker.io/myorg/nginx');
-  const mirror = parseImageReference('nginx:1', { registry: 'registry.example.com/mirror' });
-  t.equal(mirror.registry, 'registry.example.com');
+  t.equal(parseImageReference('nginx', { prefix: 'localhost:5000' }).name, 'localhost:5000/nginx');
+  t.equal(parseImageReference('nginx', { prefix: 'index.docker.io' }).name, 'docker.io/library/nginx');
+  t.equal(parseImageReference('nginx', { prefix: 'docker.io', namespace: 'myorg' }).name, 'docker.io/myorg/nginx');
+  const mirror = parseImageReference('nginx:1', { prefix: 'registry.example.com/mirror' });
+  t.equal(mirror.host, 'registry.example.com');
   t.equal(mirror.repository, 'mirror/nginx');
   t.equal(mirror.tag, '1');
-  t.equal(mirror.explicitRegistry, false);
-  t.equal(parseImageReference('nginx', { registry: 'QUAY.IO' }).registry, 'quay.io');
+  t.equal(mirror.explicitHost, false);
+  t.equal(parseImageReference('nginx', { prefix: 'QUAY.IO' }).host, 'quay.io');
+});
+
+// distribution/reference reference_test.go (TestReferenceParse) and normalize_test.go: since
+// v0.6 the 255-character limit (RepositoryNameTotalLengthMax) is on the repository path,
+// the host not counted.
+t.test('name length: the repository path is bounded, not host plus path', async (t) => {
+  invalid(t, `domain/${'a'.repeat(256)}:tag`, /255/);
+  invalid(t, `example.com/${'a'.repeat(256)}`, /255/);
+  // 255 characters of path, a tag that would put host plus path over the limit
+  const long = `${'a/'.repeat(127)}a`;
+  const ref = parseImageReference(`${long}:tag-puts-this-over-max`);
+  t.equal(ref.host, 'docker.io');
+  t.equal(ref.repository, long);
+  t.equal(ref.repository.length, 255);
+  t.equal(ref.tag, 'tag-puts-this-over-max');
+  // exactly 255 behind a long host is valid; 256 is not
+  const host = `${'h'.repeat(60)}.example.com:5000`;
+  t.equal(parseImageReference(`${host}/${'b'.repeat(255)}`).repository.length, 255);
+  invalid(t, `${host}/${'b'.repeat(256)}`, /255/);
+  // Docker Hub's implicit library/ counts, as the path is normalized first
+  t.equal(parseImageReference('c'.repeat(247)).repository.length, 255);
+  invalid(t, 'c'.repeat(248), /255/);
+});
+
+// the rest of distribution/reference's TestReferenceParse table not covered above
+t.test('distribution TestReferenceParse: tags, digests and hosts', async (t) => {
+  const ok: Array<[string, string, string, string?, string?]> = [
+    ['test_com', 'docker.io', 'library/test_com'],
+    ['test.com:tag', 'docker.io', 'library/test.com', 'tag'],
+    ['test.com:5000', 'docker.io', 'library/test.com', '5000'],
+    ['test.com/repo:tag', 'test.com', 'repo', 'tag'],
+    ['test:5000/repo', 'test:5000', 'repo'],
+    ['test:5000/repo:tag', 'test:5000', 'repo', 'tag'],
+    [`test:5000/repo@sha256:${F64}`, 'test:5000', 'repo', undefined, `sha256:${F64}`],
+    [`test:5000/repo:tag@sha256:${F64}`, 'test:5000', 'repo', 'tag', `sha256:${F64}`],
+    ['sub-dom1.foo.com/bar/baz/quux', 'sub-dom1.foo.com', 'bar/baz/quux'],
+    ['sub-dom1.foo.com/bar/baz/quux:some-long-tag', 'sub-dom1.foo.com', 'bar/baz/quux', 'some-long-tag'],
+    ['b.gcr.io/test.example.com/my-app:test.example.com', 'b.gcr.io', 'test.example.com/my-app', 'test.example.com'],
+    ['xn--n3h.com/myimage:xn--n3h.com', 'xn--n3h.com', 'myimage', 'xn--n3h.com'],
+    [`xn--7o8h.com/myimage:xn--7o8h.com@sha512:${'f'.repeat(128)}`, 'xn--7o8h.com', 'myimage', 'xn--7o8h.com', `sha512:${'f'.repeat(128)}`],
+    ['foo_bar.com:8080', 'docker.io', 'library/foo_bar.com', '8080'],
+    ['foo/foo_bar.com:8080', 'docker.io', 'foo/foo_bar.com', '8080'],
+    ['192.168.1.1', 'docker.io', 'library/192.168.1.1'],
+    ['192.168.1.1:tag', 'docker.io', 'library/192.168.1.1', 'tag'],
+    ['192.168.1.1:5000', 'docker.io', 'library/192.168.1.1', '5000'],
+    ['192.168.1.1/repo', '192.168.1.1', 'repo'],
+    ['192.168.1.1:5000/repo', '192.168.1.1:5000', 'repo'],
+    ['192.168.1.1:5000/repo:5050', '192.168.1.1:5000', 'repo', '5050'],
+    ['[2001:db8::1]/repo', '[2001:db8::1]', 'repo'],
+    ['[2001:db8:1:2:3:4:5:6]/repo:tag', '[2001:db8:1:2:3:4:5:6]', 'repo', 'tag'],
+    ['[2001:db8::1]:5000/repo', '[2001:db8::1]:5000', 'repo'],
+    ['[2001:db8::1]:5000/repo:tag', '[2001:db8::1]:5000', 'repo', 'tag'],
+    [`[2001:db8::1]:5000/repo@sha256:${F64}`, '[2001:db8::1]:5000', 'repo', undefined, `sha256:${F64}`],
+    [`[2001:db8::1]:5000/repo:tag@sha256:${F64}`, '[2001:db8::1]:5000', 'repo', 'tag', `sha256:${F64}`],
+    ['[2001:db8::]:5000/repo', '[2001:db8::]:5000', 'repo'],
+    ['[::1]:5000/repo', '[::1]:5000', 'repo'],
+    ['lowercase:Uppercase', 'docker.io', 'library/lowercase', 'Uppercase']
+  ];
+  for (const [input, host, repository, tag, digest] of ok) {
+    const ref = parseImageReference(input);
+    t.same([ref.host, ref.repository, ref.tag, ref.digest], [host, repository, tag, digest], input);
+  }
+  for (const input of [
+    'test:5000/Uppercase/lowercase:tag', 'aa/asdf$$^/aa', `@sha256:${F64}`, ':justtag',
+    `validname@invaliddigest:${F64}`, '[fe80::1%eth0]:5000/repo', '[fe80::1%@invalidzone]:5000/repo'
+  ]) invalid(t, input);
 });

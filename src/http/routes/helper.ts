@@ -6,6 +6,8 @@ import { InvalidRequest, isCodedError } from '../../errors.js';
 import { issueCredential } from '../issue.js';
 import { goDuration, kubeletCacheDurationMs, kubeletScope, pathScopedHosts, type KubeletScope, type KubeletSource } from '../kubelet.js';
 import { errorResponses } from '../schemas.js';
+import { stripScheme } from '../../registry/names.js';
+import { registryCredentialSpec } from '../../credentials/registry-credentials.js';
 
 export const NOT_FOUND_TEXT = 'credentials not found in native keychain';
 const KUBELET_API = 'credentialprovider.kubelet.k8s.io/v1' as const;
@@ -18,7 +20,7 @@ const NO_CREDENTIALS = new Set(['NO_CREDENTIALS_CONFIGURED', 'NO_MATCHING_AUTH_E
 export function serverUrlToPrefix (serverUrl: string): string {
   let s = serverUrl.trim();
   if (s === '' || s.length > 1024 || /[\s\u0000-\u001f]/.test(s)) throw new InvalidRequest('the body must be a registry server URL or host');
-  s = s.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '');
+  s = stripScheme(s);
   s = s.replace(/\/+(v1|v2)\/*$/, '').replace(/\/+$/, '');
   if (s === '' || s.startsWith('/')) throw new InvalidRequest('the body must be a registry server URL or host');
   // credentials in the URL (user:password@host) are refused and never echoed
@@ -111,7 +113,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const { image } = request.body;
     const parsed = resolver.parseImage(image);
     const endpoint = resolver.endpointFor(parsed);
-    const host = parsed.registry;
+    const host = parsed.host;
     const scopeOf = (source: KubeletSource | undefined) => kubeletScope({
       image: parsed,
       endpoint,
@@ -131,7 +133,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     } catch (err) {
       if (isCodedError(err) && NO_CREDENTIALS.has(err.code)) {
         // nothing to offer: the kubelet pulls anonymously
-        const spec = endpoint.credentialSpec;
+        const spec = endpoint.entry === undefined ? undefined : registryCredentialSpec(endpoint.entry);
         return answer(scopeOf(spec === undefined ? undefined : { type: spec.reference.type, level: 'registry' }), KUBELET_EMPTY_CACHE_MS, {});
       }
       throw err;

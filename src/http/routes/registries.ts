@@ -2,7 +2,7 @@
 // references and cache state (never values), and cache invalidation.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { inferApiUrl } from '../../registry/endpoints.js';
+import { inferApiUrl } from '../../registry/names.js';
 import { errorResponses } from '../schemas.js';
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {

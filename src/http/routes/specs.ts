@@ -1,4 +1,5 @@
-// POST /v1/credential-specs/validate: parse a credential reference, fetching nothing.
+// POST /v1/credential-specs/validate: parse a credential reference, fetching nothing. The
+// registries.conf form `<prefix>=<spec>` is accepted, as a user checks it before writing it there.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { formatReference, parseCredentialSpec } from '../../credentials/reference.js';
@@ -19,15 +20,16 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: ['credential-specs'],
       summary: 'Parse a credential reference (spec), fetching nothing',
+      description: 'Accepts a spec as a request or an Application annotation names it, and the registries.conf form <prefix>=<spec>.',
       body: Type.Object({
         spec: SpecString,
-        registryPrefix: Type.Optional(Type.Boolean({ description: 'accept the registries.conf form <registry>=<spec>' }))
+        registryPrefix: Type.Optional(Type.Boolean({ description: 'ignored: the registries.conf form <prefix>=<spec> is always accepted', deprecated: true }))
       }, { additionalProperties: false }),
       response: {
         200: Type.Object({
           valid: Type.Boolean(),
-          canonical: Type.String(),
-          registry: Type.Optional(Type.String()),
+          canonical: Type.String({ description: 'the reference in canonical form, without the prefix' }),
+          prefix: Type.Optional(Type.String({ description: 'the registry prefix of a <prefix>=<spec> form: the images the spec applies to in registries.conf' })),
           reference: ParsedReference
         }),
         ...errorResponses(400, 401, 403, 429)
@@ -35,11 +37,11 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request) => {
     await app.authorize(request, { action: 'validate' });
-    const parsed = parseCredentialSpec(request.body.spec, { allowRegistryPrefix: request.body.registryPrefix === true });
+    const parsed = parseCredentialSpec(request.body.spec, { allowRegistryPrefix: true });
     return {
       valid: true,
       canonical: formatReference(parsed.reference),
-      ...(parsed.registry !== undefined ? { registry: parsed.registry } : {}),
+      ...(parsed.prefix !== undefined ? { prefix: parsed.prefix } : {}),
       reference: parsed.reference
     };
   });

@@ -2,7 +2,8 @@
 import t from 'tap';
 import { formatParsedSpec, parseCredentialSpec } from '../../../src/credentials/reference.js';
 import { providerHostOf } from '../../../src/credentials/cloud/hosts.js';
-import { parseRegistriesConf } from '../../../src/config/registries.js';
+import { registryCredentialSpec } from '../../../src/credentials/registry-credentials.js';
+import { parseRegistriesConf } from '../../../src/registry/registries-conf.js';
 
 const ROLE = 'arn:aws:iam::123456789012:role/pull';
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
@@ -29,7 +30,7 @@ t.test('valid cloud references and their canonical form', async (t) => {
   }
   // registries.conf prefixes: the "=" of an option is not a registry prefix
   t.same(parseCredentialSpec('123456789012.dkr.ecr.eu-west-1.amazonaws.com=ecr:region=eu-west-1', { allowRegistryPrefix: true }),
-    { registry: '123456789012.dkr.ecr.eu-west-1.amazonaws.com', reference: { type: 'ecr', options: { region: 'eu-west-1' } } });
+    { prefix: '123456789012.dkr.ecr.eu-west-1.amazonaws.com', reference: { type: 'ecr', options: { region: 'eu-west-1' } } });
   t.same(parseCredentialSpec('ecr:region=eu-west-1', { allowRegistryPrefix: true }), { reference: { type: 'ecr', options: { region: 'eu-west-1' } } });
 });
 
@@ -76,7 +77,7 @@ t.test('registries.conf: one line per cloud (YAML needs "ecr:" quoted)', async (
     '    prefix: contoso.azurecr.io',
     `    credentials: acr:tenant=${TENANT}`
   ].join('\n'), 'registries.conf');
-  t.same(conf.registries.map((r) => r.credentialSpec?.reference.type), ['ecr', 'gcp', 'acr']);
+  t.same(conf.registries.map((r) => registryCredentialSpec(r)?.reference.type), ['ecr', 'gcp', 'acr']);
 });
 
 t.test('cloud registry hosts', async (t) => {

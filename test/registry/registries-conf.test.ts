@@ -1,6 +1,15 @@
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { ConfigError } from '../../src/errors.js';
-import { parseRegistriesConf } from '../../src/config/registries.js';
+import { parseRegistriesConf } from '../../src/registry/registries-conf.js';
+import { eventually, localApp } from '../helpers/app.js';
+
+const CA_FILE = fileURLToPath(new URL('../fixtures/tls/ca.pem', import.meta.url));
+const CA_PEM = readFileSync(CA_FILE, 'utf8');
+const indent = (text: string, by: string): string => text.trimEnd().split('\n').map((l) => by + l).join('\n');
 
 type Tap = Test;
 const SRC = '/app/config/registries.conf';
@@ -54,11 +63,9 @@ t.test('every field', async (t) => {
     credentials: ext:/app/auth/auth.sh
     credsexpire: 1h30m
     insecure: false
-    ca_file: /etc/ssl/acr.pem
+    ca_file: ${CA_FILE}
     ca_data: |
-      -----BEGIN CERTIFICATE-----
-      MIIB
-      -----END CERTIFICATE-----
+${indent(CA_PEM, '      ')}
     limit: 100
     tagsortmode: Latest-First
     defaultns: base
@@ -68,7 +75,7 @@ t.test('every field', async (t) => {
   t.match(acr, {
     name: 'acr-name', prefix: 'acr-name.azurecr.io', apiUrl: 'https://acr-name.azurecr.io',
     default: true, credentials: 'ext:/app/auth/auth.sh', credsExpireMs: 5_400_000, insecure: false,
-    caFile: '/etc/ssl/acr.pem', limit: 100, tagsortmode: 'latest-first', defaultns: 'base', ping: false
+    caFile: CA_FILE, limit: 100, tagsortmode: 'latest-first', defaultns: 'base', ping: false
   });
   t.match(acr?.caData, /BEGIN CERTIFICATE/);
 });
@@ -167,29 +174,65 @@ t.test('no secret in errors: api_url user info, YAML errors', async (t) => {
   t.notMatch(e?.message ?? '', secret);
 });
 
-// credentials are checked with the credential reference parser (src/credentials/reference.ts)
-t.test('credentials are validated credential references', async (t) => {
-  const conf = parseRegistriesConf(`registries:
-- name: a
-  prefix: ghcr.io
-  credentials: pullsecret:argocd/ghcr
-- name: b
-  prefix: quay.io
-  credentials: quay.io=secret:argocd/quay#creds
-- name: c
-  prefix: ecr.example.com
-  credentials: EXT:/app/auth/ecr.sh
-`, SRC);
-  t.same(conf.registries[0]?.credentialSpec, { reference: { type: 'pullsecret', namespace: 'argocd', name: 'ghcr' } });
+t.test('credentials stay text here', async (t) => {
+  const conf = parseRegistriesConf('registries:\n- name: a\n  prefix: ghcr.io\n  credentials: pullsecret:argocd/ghcr\n', SRC);
   t.equal(conf.registries[0]?.credentials, 'pullsecret:argocd/ghcr');
-  t.match(conf.registries[1]?.credentialSpec, { registry: 'quay.io', reference: { type: 'secret', namespace: 'argocd', name: 'quay', field: 'creds' } });
-  t.match(conf.registries[2]?.credentialSpec, { reference: { type: 'ext', path: '/app/auth/ecr.sh' } });
+  t.equal(Object.hasOwn(conf.registries[0] ?? {}, 'credentialSpec'), false);
+});
 
-  configError(t, 'registries:\n- name: Quay\n  prefix: quay.io\n  credentials: secret:argocd\n', /registries\[0\] \("Quay"\): credentials: invalid credential reference/);
-  configError(t, 'registries:\n- name: r\n  prefix: r.io\n  credentials: ext:relative/path.sh\n', /credentials: invalid credential reference/);
-  const secret = 'hunter2-s3cr3t';
-  for (const spec of [`bot:${secret}`, `env:${secret}:x`, `pullsecret:${secret}`, `r.io=bot:${secret}`]) {
-    const e = configError(t, `registries:\n- name: r\n  prefix: r.io\n  credentials: "${spec}"\n`, /credentials: invalid credential reference/, spec);
-    t.notMatch(e?.message ?? '', secret, `no secret in the error for ${spec}`);
-  }
+t.test('TLS: ca_file and ca_data must be PEM certificates; nothing is read with insecure', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'credbroker-ca-'));
+  const notPem = join(dir, 'key.txt');
+  writeFileSync(notPem, 'just some text\n');
+  const badPem = join(dir, 'bad.pem');
+  writeFileSync(badPem, '-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n');
+  const subdir = join(dir, 'sub');
+  mkdirSync(subdir);
+  const base = 'registries:\n- name: Corp\n  prefix: corp.example\n';
+
+  const ok = parseRegistriesConf(`${base}  ca_file: ${CA_FILE}\n`, SRC);
+  t.equal(ok.registries[0]?.caFile, CA_FILE);
+  const two = parseRegistriesConf(`${base}  ca_data: |\n${indent(CA_PEM + CA_PEM, '    ')}\n`, SRC);
+  t.match(two.registries[0]?.caData, /BEGIN CERTIFICATE/, 'a bundle of certificates');
+
+  configError(t, `${base}  ca_file: ${notPem}\n`, /registries\[0\] \("Corp"\): ca_file: .*does not hold PEM certificates/);
+  configError(t, `${base}  ca_file: ${badPem}\n`, /ca_file: .*does not hold PEM certificates/, 'a PEM block that is no certificate');
+  configError(t, `${base}  ca_file: ${join(dir, 'missing.pem')}\n`, /ca_file: cannot read .*missing\.pem \(ENOENT\)/);
+  configError(t, `${base}  ca_file: ${subdir}\n`, /ca_file: .* is not a regular file/);
+  configError(t, `${base}  ca_file: relative.pem\n`, /ca_file: must be an absolute path/);
+  configError(t, `${base}  ca_data: PEM\n`, /ca_data: must be one or more PEM certificates/);
+  configError(t, `${base}  ca_data: |\n${indent(CA_PEM, '    ')}\n    trailing garbage\n`, /ca_data: must be one or more PEM certificates/);
+  // a private key is PEM, but not a certificate; its text never reaches the message
+  const e = configError(t, `${base}  ca_data: |\n    -----BEGIN PRIVATE KEY-----\n    c2VjcmV0LWtleS1ieXRlcw==\n    -----END PRIVATE KEY-----\n`, /ca_data: must be one or more PEM certificates/);
+  t.notMatch(e?.message ?? '', 'c2VjcmV0');
+
+  // insecure: true verifies nothing, so the CA is neither read nor checked
+  const insecure = parseRegistriesConf(`${base}  insecure: true\n  ca_file: ${join(dir, 'missing.pem')}\n  ca_data: PEM\n`, SRC);
+  t.equal(insecure.registries[0]?.caFile, undefined);
+  t.equal(insecure.registries[0]?.caData, undefined);
+});
+
+t.test('values that look like Object.prototype members are plain values', async (t) => {
+  configError(t, 'registries:\n- name: r\n  prefix: r.io\n  constructor: x\n', /unknown key "constructor"/);
+  configError(t, 'registries:\n- name: r\n  prefix: r.io\n  toString: x\n', /unknown key "toString"/);
+  configError(t, 'constructor: 1\n', /unknown top-level key "constructor"/);
+  const conf = parseRegistriesConf('registries:\n- name: constructor\n  prefix: r.io\n  tagsortmode: none\n', SRC);
+  t.equal(conf.registries[0]?.name, 'constructor');
+});
+
+t.test('TLS: a bad CA stops the start; on reload the last good config stays, and it is reported', async (t) => {
+  const good = `registries:\n- name: Corp\n  prefix: corp.example\n  ca_file: ${CA_FILE}\n`;
+  const badData = 'registries:\n- name: Corp\n  prefix: corp.example\n  ca_data: not-a-certificate\n';
+  await t.rejects(localApp(t, { conf: badData }), { name: 'ConfigError', message: /ca_data: must be one or more PEM certificates/ }, 'start fails');
+
+  const { app, writeConf, metrics, logs } = await localApp(t, { conf: good });
+  const endpoint = async (): Promise<{ caFile?: string, caData?: string } | undefined> =>
+    (await app.inject('/v1/registries')).json().registries.find((r: { prefix: string }) => r.prefix === 'corp.example');
+  t.ok(await endpoint(), 'the good config is in force');
+  writeConf(badData);
+  t.ok(await eventually(async () => (await metrics.configReloads.get()).values.some((v) => v.labels.file === 'registries' && v.labels.result === 'failure' && v.value > 0)),
+    'the failed reload is counted');
+  t.ok(logs.some((l) => /ca_data: must be one or more PEM certificates/.test(l)), 'and logged with the reason');
+  t.ok(await endpoint(), 'the last good config stays');
+  t.equal((await metrics.configLastReloadSuccess.get()).values.find((v) => v.labels.file === 'registries')?.value, 0);
 });

@@ -19,7 +19,8 @@ import { Resolver } from './credentials/resolver.js';
 import { disconnectedSince } from './credentials/sources.js';
 import authPlugin, { type TokenReviewer } from './http/auth.js';
 import type { BrokerContext } from './http/context.js';
-import { registerErrorHandling } from './http/errors.js';
+import { EdgeLogController, registerOverload, registerRequestEdge, requestId } from './http/edge.js';
+import { clientErrorHandler, frameworkErrors, registerErrorHandling } from './http/errors.js';
 import { ErrorResponse } from './http/schemas.js';
 import authStatusRoutes from './http/routes/auth-status.js';
 import credentialRoutes from './http/routes/credentials.js';
@@ -62,10 +63,18 @@ export async function buildApp (opts: BuildOptions): Promise<FastifyInstance> {
     requestTimeout: 60_000,
     connectionTimeout: 60_000,
     keepAliveTimeout: 65_000,
+    // one line per request, written by the edge hooks (the audit line on credential routes)
+    logController: new EdgeLogController(),
+    genReqId: requestId,
+    // the shaped 503 SHUTTING_DOWN comes from the edge hook instead
+    return503OnClosing: false,
+    clientErrorHandler,
+    frameworkErrors,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } }
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const log = app.log;
+  registerRequestEdge(app);
   const cleanup: Array<() => unknown> = [];
   app.addHook('onClose', async () => {
     for (const fn of cleanup.reverse()) await fn();
@@ -187,6 +196,7 @@ export async function buildApp (opts: BuildOptions): Promise<FastifyInstance> {
       refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => typeof json.$id === 'string' ? json.$id : `def-${i}` }
     });
     await app.register(swaggerUi, { routePrefix: '/docs' });
+    await registerOverload(app, settings.overloadMaxEventLoopDelayMs);
     await app.register(authPlugin, {
       settings,
       metrics,

@@ -40,6 +40,15 @@ export const CloudIdentityMissing = createError<[string]>('CLOUD_IDENTITY_MISSIN
 export const CloudAccessDenied = createError<[string]>('CLOUD_ACCESS_DENIED', '%s', 502);
 export const CloudProviderUnavailable = createError<[string]>('CLOUD_PROVIDER_UNAVAILABLE', '%s', 503);
 export const NotReady = createError<[string]>('NOT_READY', '%s', 503);
+// the HTTP edge: answers Fastify or Node's HTTP parser would otherwise give without a code
+export const MalformedRequest = createError<[string]>('MALFORMED_REQUEST', '%s', 400);
+export const RequestTimeout = createError<[string]>('REQUEST_TIMEOUT', '%s', 408);
+export const PayloadTooLarge = createError<[string]>('PAYLOAD_TOO_LARGE', '%s', 413);
+export const UnsupportedMediaType = createError<[string]>('UNSUPPORTED_MEDIA_TYPE', '%s', 415);
+export const HeadersTooLarge = createError<[string]>('HEADERS_TOO_LARGE', '%s', 431);
+export const Internal = createError<[string]>('INTERNAL', '%s', 500);
+export const Overloaded = createError<[string]>('OVERLOADED', '%s', 503);
+export const ShuttingDown = createError<[string]>('SHUTTING_DOWN', '%s', 503);
 
 /** Raised while loading settings, registries.conf or a policy: names the setting or key. */
 export class ConfigError extends Error {

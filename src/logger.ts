@@ -1,41 +1,48 @@
-// pino for the service: JSON lines (pretty only on a TTY), request logs without query
-// strings, and redaction of every header and field that can carry a secret.
-import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+// pino for the service: JSON lines with one numeric `level` and an epoch-ms `time`, written
+// synchronously (memory stays bounded when stdout is slower than the requests), request logs
+// without query strings, and redaction of the fields that can carry a secret, by exact path.
+import { createRequire } from 'node:module';
+import { destination as pinoDestination, pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 
+// exact paths only: a wildcard costs on every line, and a bare `auth` once wiped every denial
+// line's `{ auth: { caller, action, … } }`
 export const REDACT_PATHS = [
   'req.headers.authorization',
   'req.headers.cookie',
   'req.headers["proxy-authorization"]',
   'headers.authorization',
+  'headers.cookie',
+  'headers["proxy-authorization"]',
   'password',
-  '*.password',
-  'Secret',
-  '*.Secret',
   'token',
-  '*.token',
   'identitytoken',
-  '*.identitytoken',
-  'auth',
-  '*.auth'
+  'registrytoken',
+  'Secret'
 ];
 
 interface RawRequest { method?: string, url?: string, id?: string, ip?: string, socket?: { remoteAddress?: string } }
+type LoggedError = Error & { code?: unknown, statusCode?: unknown }
 
 export const serializers = {
   // the query string can carry an image name with credentials typed into it by mistake: never log it
   req: (req: RawRequest) => ({
     method: req.method,
-    url: typeof req.url === 'string' ? req.url.split('?')[0] : undefined,
-    reqId: req.id,
+    url: typeof req.url === 'string' ? req.url.split('?', 1)[0] : undefined,
     remoteAddress: req.ip ?? req.socket?.remoteAddress
   }),
   res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
-  err: (err: Error & { code?: string, statusCode?: number }) => ({
-    type: err.name,
-    code: err.code,
-    statusCode: err.statusCode,
-    message: err.message
-  })
+  // named fields only: some errors (the Kubernetes client's ApiException) carry a whole
+  // upstream answer in their other properties
+  err: (err: LoggedError) => {
+    if (!(err instanceof Error)) return err;
+    return {
+      type: err.constructor?.name !== undefined && err.constructor.name !== 'Error' && err.name === 'Error' ? err.constructor.name : err.name,
+      ...(typeof err.code === 'string' ? { code: err.code } : {}),
+      ...(typeof err.statusCode === 'number' ? { statusCode: err.statusCode } : {}),
+      message: err.message,
+      stack: err.stack
+    };
+  }
 };
 
 export function loggerOptions (level: string): LoggerOptions {
@@ -44,15 +51,45 @@ export function loggerOptions (level: string): LoggerOptions {
     base: { service: 'credbroker' },
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     serializers,
-    timestamp: pino.stdTimeFunctions.isoTime
+    timestamp: pino.stdTimeFunctions.epochTime
   };
 }
 
-export function createLogger (level: string, destination?: DestinationStream): Logger {
+export interface LoggerChoice {
+  /** LOG_PRETTY: auto = pretty on a terminal when pino-pretty is installed */
+  pretty?: 'auto' | 'true' | 'false'
+  isTTY?: boolean
+  /** how pino-pretty is looked up (tests simulate a production install without it) */
+  resolve?: (id: string) => string
+}
+
+const localRequire = createRequire(import.meta.url);
+
+/**
+ * Whether to write pretty output: asked for (LOG_PRETTY=true, or auto on a terminal) and
+ * pino-pretty resolvable. A production install has no devDependencies: then JSON, never a crash.
+ */
+export function prettyWanted (choice: LoggerChoice = {}): { pretty: boolean, missing: boolean } {
+  const mode = choice.pretty ?? 'auto';
+  const asked = mode === 'true' || (mode === 'auto' && (choice.isTTY ?? process.stdout.isTTY === true));
+  if (!asked) return { pretty: false, missing: false };
+  try {
+    (choice.resolve ?? localRequire.resolve)('pino-pretty');
+    return { pretty: true, missing: false };
+  } catch {
+    return { pretty: false, missing: mode === 'true' };
+  }
+}
+
+export function createLogger (level: string, destination?: DestinationStream, choice: LoggerChoice = {}): Logger {
   const opts = loggerOptions(level);
   if (destination !== undefined) return pino(opts, destination);
-  if (process.stdout.isTTY === true) {
+  const { pretty, missing } = prettyWanted(choice);
+  if (pretty) {
     return pino({ ...opts, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' } } });
   }
-  return pino(opts);
+  // synchronous: under overload a slow reader blocks the writer instead of growing a buffer
+  const log = pino(opts, pinoDestination({ dest: 1, sync: true }));
+  if (missing) log.warn('LOG_PRETTY=true but pino-pretty is not installed (it is a development dependency); writing JSON');
+  return log;
 }

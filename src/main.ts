@@ -16,7 +16,7 @@ export async function serve (argv: string[]): Promise<void> {
     }
     throw err;
   }
-  const log = createLogger(settings.logLevel);
+  const log = createLogger(settings.logLevel, undefined, { pretty: settings.logPretty });
   let app;
   try {
     app = await buildApp({ settings, logger: log });

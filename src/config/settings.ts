@@ -47,6 +47,10 @@ export interface Settings {
   cacheMaxStaleMs: number
   cacheMaxEntries: number
   logLevel: string
+  /** pretty log output: auto = on a terminal when pino-pretty is installed */
+  logPretty: 'auto' | 'true' | 'false'
+  /** shed requests with 503 OVERLOADED above this mean event-loop delay; 0 turns it off */
+  overloadMaxEventLoopDelayMs: number
   shutdownDelayMs: number
 }
 
@@ -85,6 +89,8 @@ export const SETTINGS: SettingDef[] = [
   { env: 'CACHE_MAX_ENTRIES', default: '10000', help: 'most credentials cached; the least recently used is dropped beyond it' },
   { env: 'CACHE_MAX_STALE', default: '5m', help: 'how long cached credentials may be served when their source is unreachable' },
   { env: 'LOG_LEVEL', default: 'info', help: 'pino level: fatal, error, warn, info, debug, trace, silent' },
+  { env: 'LOG_PRETTY', default: 'auto', help: 'human-readable logs: auto (on a terminal, when pino-pretty is installed), true or false' },
+  { env: 'OVERLOAD_MAX_EVENT_LOOP_DELAY', default: '200ms', help: 'above this mean event-loop delay, requests get 503 OVERLOADED with Retry-After; 0 turns it off' },
   { env: 'SHUTDOWN_DELAY', default: '10s', help: 'longest wait for in-flight requests at shutdown' }
 ];
 
@@ -261,6 +267,8 @@ export function loadSettings (opts: LoadOptions = {}): Settings {
     cacheMaxStaleMs: duration('CACHE_MAX_STALE', env.CACHE_MAX_STALE, '5m'),
     cacheMaxEntries: int('CACHE_MAX_ENTRIES', env.CACHE_MAX_ENTRIES, 10_000, 1, 10_000_000),
     logLevel,
+    logPretty: oneOf('LOG_PRETTY', env.LOG_PRETTY, 'auto', ['auto', 'true', 'false'] as const),
+    overloadMaxEventLoopDelayMs: duration('OVERLOAD_MAX_EVENT_LOOP_DELAY', env.OVERLOAD_MAX_EVENT_LOOP_DELAY, '200ms'),
     shutdownDelayMs: duration('SHUTDOWN_DELAY', env.SHUTDOWN_DELAY, '10s')
   };
 }

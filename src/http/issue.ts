@@ -45,17 +45,19 @@ export async function issueCredential (
     if (opts.auditImage === undefined) audit.image = formatImageReference(image);
     const ctx = await authorizeImage(app, request, 'resolve', image, body);
     const result = await resolver.resolve(body, ctx, image);
+    request.audited = true;
     request.log.info({
       audit: 'credential',
       ...audit,
       registry: result.registry.prefix,
       source: result.source.ref,
-      level: result.source.level,
+      sourceLevel: result.source.level,
       cache: result.stale ? 'stale' : result.cached ? 'hit' : 'miss',
       outcome: 'issued'
     }, 'credential issued');
     return result;
   } catch (err) {
+    request.audited = true;
     request.log.info({ audit: 'credential', ...audit, outcome: isCodedError(err) ? err.code : 'INTERNAL' }, 'credential refused');
     throw err;
   }

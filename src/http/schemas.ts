@@ -1,9 +1,17 @@
 // TypeBox schemas shared by the routes; they are the OpenAPI document's components.
 import { Type, type Static } from '@sinclair/typebox';
+import * as errors from '../errors.js';
+
+// every code made with @fastify/error in errors.ts: the `code` enum of the OpenAPI document
+const ERROR_CODES = (Object.values(errors) as unknown[])
+  .filter((v): v is new () => { code: string } => typeof v === 'function' &&
+    (v.prototype as Record<symbol, unknown> | undefined)?.[Symbol.for('fastify-error-generic')] === true)
+  .map((E) => new E().code)
+  .sort();
 
 export const ErrorResponse = Type.Object({
   statusCode: Type.Integer(),
-  code: Type.String({ description: 'stable error code (SPEC §4)' }),
+  code: Type.String({ description: 'stable error code (README "Errors")', enum: ERROR_CODES }),
   error: Type.String(),
   message: Type.String()
 }, { $id: 'ErrorResponse', description: 'Every error has this shape' });

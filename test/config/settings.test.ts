@@ -185,6 +185,8 @@ t.test('every bad value is a ConfigError naming the setting', async (t) => {
     [{ CACHE_MAX_ENTRIES: 'many' }, 'CACHE_MAX_ENTRIES', 'not a number'],
     [{ SHUTDOWN_DELAY: 'x' }, 'SHUTDOWN_DELAY', 'not a duration'],
     [{ LOG_LEVEL: 'verbose' }, 'LOG_LEVEL', 'unknown level'],
+    [{ LOG_PRETTY: 'maybe' }, 'LOG_PRETTY', 'not auto, true or false'],
+    [{ OVERLOAD_MAX_EVENT_LOOP_DELAY: '200' }, 'OVERLOAD_MAX_EVENT_LOOP_DELAY', 'a duration needs a unit'],
     [{ ARGOCD_SERVER: 'https://argocd.example.com' }, 'ARGOCD_SERVER', 'a URL instead of host[:port]'],
     [{ ARGOCD_SERVER: 'argocd:port' }, 'ARGOCD_SERVER', 'port not a number'],
     [{ ARGOCD_SERVER: 'argo cd' }, 'ARGOCD_SERVER', 'space'],

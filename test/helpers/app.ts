@@ -57,8 +57,9 @@ export async function localApp (t: Teardown, opts: LocalAppOptions = {}): Promis
   for (const [file, text] of Object.entries(opts.secrets ?? {})) writeFileSync(join(secretsDir, file), text);
   const logs: string[] = [];
   const sink = new Writable({ write (chunk: Buffer, _enc, cb) { logs.push(chunk.toString('utf8')); cb(); } });
+  // a busy test machine must not shed requests (test/http/edge.test.ts turns shedding on)
   const settings = loadSettings({
-    env: { KUBE_MODE: 'local', LOCAL_SECRETS_DIR: secretsDir, REGISTRIES_CONF_PATH: confPath, RATE_LIMIT_PER_MINUTE: '0', LOG_LEVEL: 'debug', ...opts.settingsEnv },
+    env: { KUBE_MODE: 'local', LOCAL_SECRETS_DIR: secretsDir, REGISTRIES_CONF_PATH: confPath, RATE_LIMIT_PER_MINUTE: '0', LOG_LEVEL: 'debug', OVERLOAD_MAX_EVENT_LOOP_DELAY: '0', ...opts.settingsEnv },
     serviceAccountDir: join(dir, 'no-serviceaccount')
   });
   const metrics = createMetrics({ defaultMetrics: false });

@@ -76,6 +76,8 @@ export async function kubeApp (t: Teardown, opts: KubeAppOptions = {}): Promise<
       REGISTRIES_CONF_PATH: confPath,
       RATE_LIMIT_PER_MINUTE: '0',
       AUTH_MODE: 'none',
+      // a busy test machine must not shed requests (test/http/edge.test.ts turns shedding on)
+      OVERLOAD_MAX_EVENT_LOOP_DELAY: '0',
       LOG_LEVEL: 'debug',
       ...extra,
       ...opts.settingsEnv

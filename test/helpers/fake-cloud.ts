@@ -18,7 +18,7 @@ const run = promisify(execFile);
 interface Teardown { teardown (fn: () => unknown): void }
 
 /** deny-ecr: STS still answers, ECR refuses (an IAM role without the action) */
-export type FakeMode = 'ok' | 'deny' | 'deny-ecr' | 'down';
+export type FakeMode = 'ok' | 'deny' | 'deny-ecr' | 'down' | 'hang';
 
 interface Listening { url: string, port: number, close: () => Promise<void> }
 
@@ -189,6 +189,7 @@ export async function startFakeMetadata (t: Teardown, secretSeed = 'gcp-secret')
       if (u.pathname === '/computeMetadata/v1/project/project-id') { send(200, 'application/text', 'credbroker-test'); return; }
       if (u.pathname === '/computeMetadata/v1/instance/service-accounts/default/token') {
         fake.tokenCalls++;
+        if (fake.mode === 'hang') return; // never answers
         if (fake.mode === 'deny') { send(403, 'text/plain', `planted-gcp-body-detail ${secretSeed}`); return; }
         const token = `ya29.${secretSeed}-${fake.tokenCalls}`;
         fake.issued.push(token);

@@ -1,6 +1,6 @@
 // Credentials from the pod's own cloud identity for `ecr:`, `gcp:` and `acr:` references.
 // Each provider's SDK is imported on its first fetch, so that no other mode loads it.
-import { CloudIdentityMissing, isCodedError } from '../../errors.js';
+import { CloudIdentityMissing, CloudProviderUnavailable, isCodedError } from '../../errors.js';
 import type { Metrics } from '../../metrics.js';
 import type { CloudReference, Credential } from '../types.js';
 import type { AcrTokens } from './acr.js';
@@ -13,22 +13,35 @@ export type { CloudDetail } from './types.js';
 
 export interface CloudFetched { credential: Credential, cloud: CloudDetail }
 
+/** no provider call, retries included, holds a cache miss longer than this */
+export const CLOUD_FETCH_BOUND_MS = 30_000;
+
 export class CloudCredentials {
   private ecr?: Promise<EcrTokens>;
   private gcp?: Promise<GcpTokens>;
   private acr?: Promise<AcrTokens>;
 
-  constructor (private readonly env: NodeJS.ProcessEnv, private readonly metrics?: Metrics) {}
+  constructor (private readonly env: NodeJS.ProcessEnv, private readonly metrics?: Metrics, private readonly boundMs = CLOUD_FETCH_BOUND_MS) {}
 
   /** `host`: the image's registry host; `apiUrl`: its endpoint's API URL */
   async fetch (ref: CloudReference, host: string, apiUrl: string): Promise<CloudFetched> {
+    let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
     try {
-      const fetched = await this.fetchFrom(ref, host, apiUrl);
+      // the SDKs bound their own requests, not all of them every step (a metadata server that never answers)
+      const bound = new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => { timedOut = true; reject(new CloudProviderUnavailable(`the ${ref.type} token for ${host} did not come within ${this.boundMs / 1000} s`)); }, this.boundMs);
+      });
+      const fetched = await Promise.race([this.fetchFrom(ref, host, apiUrl), bound]);
       this.count(ref, 'ok');
       return fetched;
     } catch (err) {
       this.count(ref, isCodedError(err) ? err.code as CloudOutcome : 'CLOUD_PROVIDER_UNAVAILABLE');
+      // the libraries share one pending refresh among callers: start the next fetch afresh
+      if (timedOut) await this.reset(ref.type);
       throw err;
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -69,6 +82,14 @@ export class CloudCredentials {
         return done(token, { provider: 'acr', identity: token.identity, registry: service });
       }
     }
+  }
+
+  private async reset (type: CloudReference['type']): Promise<void> {
+    const ecr = this.ecr;
+    if (type === 'ecr') this.ecr = undefined;
+    if (type === 'gcp') this.gcp = undefined;
+    if (type === 'acr') this.acr = undefined;
+    if (type === 'ecr') (await ecr?.catch(() => undefined))?.close();
   }
 
   async close (): Promise<void> {

@@ -88,6 +88,11 @@ export async function buildApp (opts: BuildOptions): Promise<FastifyInstance> {
         onReload: reloadReporter('registries', 'REGISTRIES_CONF_PATH', { metrics, log })
       });
     registries.load();
+    if (registries.missing) {
+      // an empty configuration is allowed; a typo in the path should not be silent
+      log.warn({ file: 'registries', setting: 'REGISTRIES_CONF_PATH', path: settings.registriesConfPath },
+        `REGISTRIES_CONF_PATH ${settings.registriesConfPath} does not exist; starting with no registries configured`);
+    }
     cleanup.push(() => registries.close());
     metrics.configLastReloadSuccess.set({ file: 'registries' }, 1);
 

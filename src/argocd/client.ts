@@ -6,6 +6,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { ArgocdUnavailable } from '../errors.js';
 import type { Settings } from '../config/settings.js';
+import { ConfigFileError, readConfigFile } from '../config/watch.js';
 import type { Metrics } from '../metrics.js';
 
 export type ArgocdEndpoint = 'application' | 'userinfo' | 'can_i' | 'version';
@@ -89,6 +90,7 @@ export class ArgocdClient {
   private readonly agent: HttpAgent | HttpsAgent | undefined;
   private agentReady: Promise<HttpAgent | HttpsAgent> | undefined;
   private fileToken: { value: string | undefined, readAt: number } | undefined;
+  private tokenReadFailed = false;
   private tokenRead: Promise<string | undefined> | undefined;
 
   constructor (private readonly options: ArgocdClientOptions) {
@@ -188,21 +190,33 @@ export class ArgocdClient {
     if (!force && cached !== undefined && Date.now() - cached.readAt < this.opts.tokenRecheckMs) return cached.value;
     this.tokenRead ??= (async () => {
       try {
-        const buf = await readFile(file);
-        if (buf.length > MAX_TOKEN_FILE_BYTES) {
-          throw new ArgocdUnavailable(`the Argo CD token file ${file} is larger than ${MAX_TOKEN_FILE_BYTES} bytes`);
-        }
+        const buf = await readConfigFile(file, MAX_TOKEN_FILE_BYTES);
         const value = buf.toString('utf8').trim();
         this.fileToken = { value: value === '' ? undefined : value, readAt: Date.now() };
+        if (this.tokenReadFailed) this.reported('success');
         return this.fileToken.value;
       } catch (err) {
-        if (err instanceof ArgocdUnavailable) throw err;
-        throw new ArgocdUnavailable(`cannot read the Argo CD token file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'read error'}`);
+        const code = (err as NodeJS.ErrnoException).code ?? 'read error';
+        const what = err instanceof ConfigFileError && code !== 'ENOENT'
+          ? `the Argo CD token file ${err.message}`
+          : `cannot read the Argo CD token file ${file}: ${code}`;
+        // a file replaced by something unreadable keeps the last good token, as other config files do
+        if (cached !== undefined && code !== 'ENOENT') {
+          if (!this.tokenReadFailed) this.reported('failure');
+          return cached.value;
+        }
+        throw new ArgocdUnavailable(what);
       } finally {
         this.tokenRead = undefined;
       }
     })();
     return await this.tokenRead;
+  }
+
+  private reported (result: 'success' | 'failure'): void {
+    this.tokenReadFailed = result === 'failure';
+    this.options.metrics?.configReloads.inc({ file: 'argocd-token', result });
+    this.options.metrics?.configLastReloadSuccess.set({ file: 'argocd-token' }, result === 'success' ? 1 : 0);
   }
 
   private async getAgent (): Promise<HttpAgent | HttpsAgent> {

@@ -1,11 +1,13 @@
 // Watching a config file that editors replace by rename and Kubernetes swaps through symlinks
 // (`..data` → timestamped dir), and reloading it with "a bad edit keeps the last good value".
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, statSync, watch, type FSWatcher, type Stats } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ConfigError } from '../errors.js';
 
 export const DEFAULT_MAX_BYTES = 1024 * 1024;
+const CHUNK = 64 * 1024;
 
 export interface WatchOptions {
   /** poll period; fs.watch events are seen sooner */
@@ -30,7 +32,7 @@ function statKey (path: string): string {
 
 function contentKey (path: string, maxBytes: number): string {
   try {
-    const text = readBounded(path, maxBytes);
+    const text = readConfigFileSync(path, maxBytes);
     return createHash('sha256').update(text).digest('hex');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return MISSING;
@@ -39,22 +41,107 @@ function contentKey (path: string, maxBytes: number): string {
   }
 }
 
-/** Reads at most maxBytes; throws ConfigError-free plain errors (`EFBIG` when larger). */
-export function readBounded (path: string, maxBytes = DEFAULT_MAX_BYTES): Buffer {
-  const fd = openSync(path, 'r');
+/** Why a config file could not be read: `code` is ENOENT, EFBIG, ENOTREG or the system's code. */
+export class ConfigFileError extends Error {
+  /** `reason` reads after the file's name: "is a FIFO, not a regular file" */
+  constructor (readonly code: string, readonly path: string, readonly reason: string) { super(`${path} ${reason}`); }
+}
+
+/** A FIFO never blocks `open` with O_NONBLOCK; O_NOCTTY keeps a terminal device from becoming ours. */
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | (constants.O_NOCTTY ?? 0);
+
+function kindOf (s: Stats): string {
+  if (s.isDirectory()) return 'a directory';
+  if (s.isFIFO()) return 'a FIFO';
+  if (s.isCharacterDevice()) return 'a character device';
+  if (s.isBlockDevice()) return 'a block device';
+  if (s.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+function notRegular (path: string, s: Stats): ConfigFileError {
+  const kind = kindOf(s);
+  return new ConfigFileError('ENOTREG', path, kind === 'not a regular file' ? 'is not a regular file' : `is ${kind}, not a regular file`);
+}
+
+function tooLarge (path: string, maxBytes: number): ConfigFileError {
+  return new ConfigFileError('EFBIG', path, `is larger than ${maxBytes} bytes`);
+}
+
+function openFailed (path: string, err: unknown): ConfigFileError {
+  const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+  if (code === 'ENOENT') return new ConfigFileError(code, path, 'not found');
+  // a socket (and a device without a driver) cannot be opened at all: say what it is
+  if (code === 'ENXIO' || code === 'EOPNOTSUPP') {
+    try { return notRegular(path, statSync(path)); } catch {}
+  }
+  return new ConfigFileError(code, path, `could not be read (${code})`);
+}
+
+/**
+ * The one way to read a config file: a regular file after following links, at most maxBytes.
+ * Anything else (a FIFO, a directory, a device, a socket) is refused without reading from it,
+ * and the check is made on the opened handle, so a swap between check and read cannot slip through.
+ */
+export function readConfigFileSync (path: string, maxBytes = DEFAULT_MAX_BYTES): Buffer {
+  let fd: number;
   try {
-    if (!fstatSync(fd).isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EISDIR' });
-    const buf = Buffer.alloc(maxBytes + 1);
+    fd = openSync(path, OPEN_FLAGS);
+  } catch (err) {
+    throw openFailed(path, err);
+  }
+  try {
+    const s = fstatSync(fd);
+    if (!s.isFile()) throw notRegular(path, s);
+    if (s.size > maxBytes) throw tooLarge(path, maxBytes);
+    const chunks: Buffer[] = [];
     let total = 0;
-    while (total < buf.length) {
-      const n = readSync(fd, buf, total, buf.length - total, null);
+    // read to the end, not to the size fstat saw: the file may grow meanwhile
+    while (total <= maxBytes) {
+      const chunk = Buffer.allocUnsafe(Math.min(CHUNK, maxBytes + 1 - total));
+      const n = readSync(fd, chunk, 0, chunk.length, null);
       if (n === 0) break;
+      chunks.push(n === chunk.length ? chunk : chunk.subarray(0, n));
       total += n;
     }
-    if (total > maxBytes) throw Object.assign(new Error(`larger than ${maxBytes} bytes`), { code: 'EFBIG' });
-    return buf.subarray(0, total);
+    if (total > maxBytes) throw tooLarge(path, maxBytes);
+    return Buffer.concat(chunks, total);
+  } catch (err) {
+    if (err instanceof ConfigFileError) throw err;
+    throw openFailed(path, err);
   } finally {
     closeSync(fd);
+  }
+}
+
+/** readConfigFileSync without holding the event loop (for files read on a request path). */
+export async function readConfigFile (path: string, maxBytes = DEFAULT_MAX_BYTES): Promise<Buffer> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, OPEN_FLAGS);
+  } catch (err) {
+    throw openFailed(path, err);
+  }
+  try {
+    const s = await handle.stat();
+    if (!s.isFile()) throw notRegular(path, s);
+    if (s.size > maxBytes) throw tooLarge(path, maxBytes);
+    const chunks: Buffer[] = [];
+    let total = 0;
+    while (total <= maxBytes) {
+      const chunk = Buffer.allocUnsafe(Math.min(CHUNK, maxBytes + 1 - total));
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
+      if (bytesRead === 0) break;
+      chunks.push(bytesRead === chunk.length ? chunk : chunk.subarray(0, bytesRead));
+      total += bytesRead;
+    }
+    if (total > maxBytes) throw tooLarge(path, maxBytes);
+    return Buffer.concat(chunks, total);
+  } catch (err) {
+    if (err instanceof ConfigFileError) throw err;
+    throw openFailed(path, err);
+  } finally {
+    await handle.close();
   }
 }
 
@@ -154,6 +241,8 @@ export interface ReloadingFileOptions<T> {
 export class ReloadingFile<T> {
   private value: T | undefined;
   private loaded = false;
+  /** the file did not exist at the last load (only with missingOk) */
+  missing = false;
   private status: ReloadStatus | undefined;
   private watcher: FileWatcher | undefined;
   private readonly listeners = new Set<(value: T) => void>();
@@ -229,17 +318,19 @@ export class ReloadingFile<T> {
     const maxBytes = this.opts.maxBytes ?? DEFAULT_MAX_BYTES;
     let text: string;
     try {
-      text = readBounded(this.path, maxBytes).toString('utf8');
+      text = readConfigFileSync(this.path, maxBytes).toString('utf8');
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') {
-        if (missingOk) return this.opts.emptyValue !== undefined ? this.opts.emptyValue : this.parseText('');
+      if (!(err instanceof ConfigFileError)) throw err;
+      if (err.code === 'ENOENT') {
+        if (missingOk) {
+          this.missing = true;
+          return this.opts.emptyValue !== undefined ? this.opts.emptyValue : this.parseText('');
+        }
         throw new ConfigError(this.setting, this.loaded ? `${this.path} is gone; keeping the last good value` : `${this.path} not found`);
       }
-      if (code === 'EFBIG') throw new ConfigError(this.setting, `${this.path} is larger than ${maxBytes} bytes`);
-      if (code === 'EISDIR') throw new ConfigError(this.setting, `${this.path} is not a regular file`);
-      throw new ConfigError(this.setting, `${this.path} could not be read (${code ?? 'error'})`);
+      throw new ConfigError(this.setting, err.message);
     }
+    this.missing = false;
     return this.parseText(text);
   }
 

@@ -2,9 +2,10 @@
 // (not its subfolders), held in memory and watched like the API.
 import { createHmac, randomBytes } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { ConfigFileError, readConfigFile } from '../config/watch.js';
 import { ConfigError } from '../errors.js';
 import { setOwn } from '../own.js';
 import type {
@@ -291,17 +292,13 @@ export class LocalSecretStore implements SecretStore {
     const path = join(this.dir, name);
     let text: string;
     try {
-      const s = await stat(path);
-      if (!s.isFile()) return { secrets: [], serviceAccounts: [], problems: [] };
-      if (s.size > MAX_FILE_BYTES) return tooLarge(name);
-      const buf = await readFile(path);
-      // It may have grown between stat and read.
-      if (buf.length > MAX_FILE_BYTES) return tooLarge(name);
-      text = buf.toString('utf8');
+      text = (await readConfigFile(path, MAX_FILE_BYTES)).toString('utf8');
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') return { secrets: [], serviceAccounts: [], problems: [] };
-      return { unreadable: `file ${name} cannot be read (${code ?? 'error'})`, keepLast: true };
+      if (!(err instanceof ConfigFileError)) throw err;
+      if (err.code === 'ENOENT') return { secrets: [], serviceAccounts: [], problems: [] };
+      // a FIFO, a device or a directory is refused without reading it; the last good version stays
+      const why = err.code === 'EFBIG' ? `${err.reason} and is skipped` : err.reason;
+      return { unreadable: `file ${name} ${why}`, keepLast: true };
     }
     const docs = parseDocuments(name, text);
     if (!Array.isArray(docs)) return docs;
@@ -351,10 +348,6 @@ export class LocalSecretStore implements SecretStore {
       out.serviceAccounts.push({ value: account, fingerprint, file });
     }
   }
-}
-
-function tooLarge (name: string): { unreadable: string, keepLast: boolean } {
-  return { unreadable: `file ${name} is larger than ${MAX_FILE_BYTES} bytes and is skipped`, keepLast: false };
 }
 
 function key (namespace: string, name: string): string {

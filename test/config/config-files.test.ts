@@ -159,7 +159,7 @@ interface FileCase {
   setting: string
   good: string
   maxBytes: number
-  open (path: string, metrics: Metrics, logs: string[]): ReloadingFile<unknown>
+  open (path: string, metrics: Metrics, logs: string[]): Pick<ReloadingFile<unknown>, 'current' | 'lastResult' | 'close'>
 }
 
 const FILE_CASES: FileCase[] = [

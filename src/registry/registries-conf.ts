@@ -2,13 +2,12 @@
 // with one TypeBox schema, then its values. Credential specs stay text here; they are
 // parsed by credentials/registry-credentials.ts.
 import { X509Certificate } from 'node:crypto';
-import { statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import { parseDuration } from '../config/duration.js';
-import { readBounded } from '../config/watch.js';
+import { readConfigFileSync } from '../config/watch.js';
 import { ConfigError } from '../errors.js';
 import { PATH_RE, canonicalPrefix, normalizePrefix } from './names.js';
 
@@ -115,10 +114,10 @@ function checkCaFile (path: string): string | undefined {
   if (!isAbsolute(path)) return 'must be an absolute path';
   let text: string;
   try {
-    if (!statSync(path).isFile()) return `${path} is not a regular file`;
-    text = readBounded(path, MAX_CA_BYTES).toString('utf8');
+    text = readConfigFileSync(path, MAX_CA_BYTES).toString('utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOTREG') return (err as Error).message;
     return code === 'EFBIG' ? `${path} is larger than 1 MiB` : `cannot read ${path} (${code ?? 'error'})`;
   }
   return isPemCertificates(text) ? undefined : `${path} does not hold PEM certificates`;

@@ -12,6 +12,7 @@ import { ConfigFileError, readConfigFile, readConfigFileSync, ReloadingFile } fr
 import { openTokensFile, MAX_TOKENS_BYTES } from '../../src/config/tokens.js';
 import { openPolicyFile } from '../../src/policy/policy.js';
 import { LocalSecretStore, MAX_FILE_BYTES } from '../../src/kube/local-store.js';
+import { parseRegistriesConf } from '../../src/registry/registries-conf.js';
 import { createMetrics, type Metrics } from '../../src/metrics.js';
 import { eventually, localApp, secretManifest, tmpDir } from '../helpers/app.js';
 
@@ -132,6 +133,17 @@ t.test('registries.conf', async (t) => {
       t.ok(logs.some((l) => /reload failed; keeping the last good version/.test(l) && kind.message.test(l)), 'logged');
       t.equal(await counter(metrics, 'registries', 'success'), 0);
     });
+  }
+});
+
+t.test('a registries.conf ca_file that is not a regular file is refused without blocking', async (t) => {
+  t.setTimeout(TIMEOUT_MS);
+  for (const kind of BAD_KINDS.filter((k) => k.name !== 'an oversized file')) {
+    const path = join(tmpDir(t), 'ca.pem');
+    kind.make(t, path, 1024 * 1024, '');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    t.throws(() => parseRegistriesConf(`registries:\n- name: Corp\n  prefix: corp.example\n  ca_file: ${path}\n`, 'registries.conf'),
+      { name: 'ConfigError', message: new RegExp(`ca_file: .*ca\\.pem ${kind.message.source}`) }, kind.name);
   }
 });
 

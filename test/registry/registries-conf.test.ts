@@ -198,7 +198,7 @@ t.test('TLS: ca_file and ca_data must be PEM certificates; nothing is read with 
   configError(t, `${base}  ca_file: ${notPem}\n`, /registries\[0\] \("Corp"\): ca_file: .*does not hold PEM certificates/);
   configError(t, `${base}  ca_file: ${badPem}\n`, /ca_file: .*does not hold PEM certificates/, 'a PEM block that is no certificate');
   configError(t, `${base}  ca_file: ${join(dir, 'missing.pem')}\n`, /ca_file: cannot read .*missing\.pem \(ENOENT\)/);
-  configError(t, `${base}  ca_file: ${subdir}\n`, /ca_file: .* is not a regular file/);
+  configError(t, `${base}  ca_file: ${subdir}\n`, /ca_file: .* is a directory, not a regular file/);
   configError(t, `${base}  ca_file: relative.pem\n`, /ca_file: must be an absolute path/);
   configError(t, `${base}  ca_data: PEM\n`, /ca_data: must be one or more PEM certificates/);
   configError(t, `${base}  ca_data: |\n${indent(CA_PEM, '    ')}\n    trailing garbage\n`, /ca_data: must be one or more PEM certificates/);

@@ -39,11 +39,6 @@ export function canonicalHost (host: string): string {
   return DOCKER_HUB_ALIASES.has(h) ? DOCKER_HUB : h;
 }
 
-/** Whether a lower-cased canonical host is Docker Hub. */
-export function isDockerHub (host: string): boolean {
-  return canonicalHost(host) === DOCKER_HUB;
-}
-
 /** Text without a leading `http://` or `https://` (any case). */
 export function stripScheme (text: string): string {
   return text.replace(/^https?:\/\//i, '');

@@ -201,7 +201,11 @@ async function authPlugin (app: FastifyInstance, opts: AuthPluginOptions): Promi
       cache: MAX_RATE_KEYS,
       enableDraftSpec: true,
       keyGenerator: (request) => callerKey(request),
-      errorResponseBuilder: (request, context) => rateLimited(request, request.caller?.name ?? callerKey(request), Math.max(1, Math.ceil(context.ttl / 1000)))
+      errorResponseBuilder: (request, context) => {
+        const caller = request.caller;
+        const who = caller === null || caller.kind === 'anonymous' ? callerKey(request) : caller.name;
+        return rateLimited(request, who, Math.max(1, Math.ceil(context.ttl / 1000)));
+      }
     });
     const handler = app.rateLimit();
     limitCaller = async (request, reply) => { await handler.call(app, request, reply); };
@@ -255,8 +259,9 @@ async function authPlugin (app: FastifyInstance, opts: AuthPluginOptions): Promi
       const address = `ip:${request.ip}`;
       const tooManyFailures = failures?.peek(address);
       if (tooManyFailures !== undefined && !tooManyFailures.ok) {
-        void reply.header('Retry-After', String(Math.max(1, Math.ceil(tooManyFailures.retryAfterMs / 1000))));
-        throw rateLimited(request, address, Math.max(1, Math.ceil(tooManyFailures.retryAfterMs / 1000)));
+        const retryAfter = Math.max(1, Math.ceil(tooManyFailures.retryAfterMs / 1000));
+        void reply.header('Retry-After', String(retryAfter));
+        throw rateLimited(request, address, retryAfter);
       }
       try {
         request.caller = await authenticate(request, reply);

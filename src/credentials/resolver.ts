@@ -1,5 +1,6 @@
 // Resolution (SPEC §3): normalize the image, find its endpoint, pick the most specific
 // credential reference (request → image → application → registry), fetch it through the cache.
+import { LRUCache } from 'lru-cache';
 import type { RegistriesConfig } from '../registry/registries-conf.js';
 import { AnnotationSourceNotAllowed, ApplicationNotFound, ArgocdUnavailable, KubernetesUnavailable, NoCredentialsConfigured, isCodedError } from '../errors.js';
 import type { ApplicationSource } from '../argocd/types.js';
@@ -96,12 +97,17 @@ export interface ResolverDeps {
   metrics?: Metrics
 }
 
+/** distinct image texts whose parse and endpoint are kept */
+const MEMO_MAX_ENTRIES = 10_000;
+
 function endpointView (e: Endpoint): EndpointView {
   return { name: e.name, prefix: e.prefix, apiUrl: e.apiUrl, configured: e.configured };
 }
 
 export class Resolver {
   private readonly sources: SourceContext;
+  private readonly images = new LRUCache<string, { image: ImageReference, endpoint: Endpoint }>({ max: MEMO_MAX_ENTRIES });
+  private memoConfig: RegistriesConfig | undefined;
 
   constructor (private readonly deps: ResolverDeps) {
     this.sources = {
@@ -118,13 +124,40 @@ export class Resolver {
     await this.sources.cloud?.close();
   }
 
-  /** the image reference normalized with the configured default prefix */
+  /** the image reference normalized with the configured default prefix (memoized per input until registries.conf reloads) */
   parseImage (input: string): ImageReference {
-    return parseImageReference(input, defaultPrefixOf(this.deps.registries.current()));
+    return this.parsed(input).image;
   }
 
   endpointFor (image: ImageReference): Endpoint {
-    return findEndpoint(this.deps.registries.current(), image);
+    const config = this.memoFor();
+    const hit = this.images.get(image.input);
+    if (hit !== undefined && hit.image === image) return hit.endpoint;
+    return findEndpoint(config, image);
+  }
+
+  /**
+   * The hot path's parsing: an image reference and its endpoint, kept per input text in a
+   * bounded memo that a registries.conf reload (a new config object) empties.
+   */
+  private parsed (input: string): { image: ImageReference, endpoint: Endpoint } {
+    const config = this.memoFor();
+    let hit = this.images.get(input);
+    if (hit === undefined) {
+      const image = parseImageReference(input, defaultPrefixOf(config));
+      hit = { image, endpoint: findEndpoint(config, image) };
+      this.images.set(input, hit);
+    }
+    return hit;
+  }
+
+  private memoFor (): RegistriesConfig {
+    const config = this.deps.registries.current();
+    if (config !== this.memoConfig) {
+      this.images.clear();
+      this.memoConfig = config;
+    }
+    return config;
   }
 
   /** `image`: the request's image already parsed by the caller (parsed here otherwise) */

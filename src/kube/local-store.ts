@@ -92,7 +92,7 @@ export class LocalSecretStore implements SecretStore {
 
   async getSecret (namespace: string, name: string): Promise<SecretObject | undefined> {
     const entry = this.secrets.get(key(namespace, name));
-    return entry === undefined ? undefined : { ...entry.value, data: { ...entry.value.data } };
+    return entry?.value;
   }
 
   async getServiceAccount (namespace: string, name: string): Promise<ServiceAccountObject | undefined> {
@@ -340,6 +340,8 @@ export class LocalSecretStore implements SecretStore {
       const secret = toSecret(doc, namespace, meta.name);
       if (typeof secret === 'string') { out.problems.push(`${label} ${secret}, skipped`); return }
       const fingerprint = fingerprintOf(secret);
+      // read-only, so that reads hand it out without copying every field (as the API store does)
+      Object.freeze(secret.data);
       out.secrets.push({ value: secret, fingerprint, file });
     } else {
       const account = toServiceAccount(doc, namespace, meta.name);

@@ -102,8 +102,8 @@ stringData: { creds: "bob:${SECRET}" }
   noSecretIn(t, logs, store.problems());
 
   const copy = await store.getSecret('argocd', 'no-ns');
-  if (copy !== undefined) delete copy.data.creds;
-  t.ok((await store.getSecret('argocd', 'no-ns'))?.data.creds, 'callers get copies');
+  t.throws(() => { if (copy !== undefined) delete copy.data.creds; }, TypeError, 'callers get a read-only object (no copy of every field per read)');
+  t.ok((await store.getSecret('argocd', 'no-ns'))?.data.creds, 'and cannot change what the store holds');
 });
 
 t.test('multi-document YAML, List and JSON', async (t) => {

@@ -10,7 +10,7 @@ import t, { type Test } from 'tap';
 import { createLogger, prettyWanted } from '../../src/logger.js';
 import type { SecretStore } from '../../src/kube/secret-store.js';
 import { dockerConfigSecret, eventually, localApp, tmpDir, type LocalApp } from '../helpers/app.js';
-import { buildOnce, cleanEnv, ROOT } from '../helpers/process.js';
+import { buildOnce, cleanEnv, closedPort, ROOT } from '../helpers/process.js';
 
 type Line = Record<string, unknown>;
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
@@ -164,6 +164,11 @@ t.test('one line per request at the default level; probes and scrapes only at de
   t.equal(other.length, 1, 'another route: one line');
   t.match(other[0], { level: 30, msg: 'request completed', req: { method: 'GET', url: '/v1/registries' }, res: { statusCode: 200 }, responseTime: Number });
   t.equal((await count('/no/such?secret=x')).length, 1, 'a 404: one line');
+  const tested = await app.inject({ method: 'POST', url: '/v1/credentials/test', payload: { image: `127.0.0.1:${await closedPort()}/x` } });
+  t.equal(tested.statusCode, 200, 'a registry test answers');
+  const testLines = parseAll(t, sinkLines).filter((l) => l.reqId === tested.headers['x-request-id']);
+  t.equal(testLines.length, 1, 'a registry test: one line');
+  t.match(testLines[0], { audit: 'test', outcome: String }, 'its audit line');
   for (const probe of ['/healthz', '/readyz', '/metrics']) t.equal((await count(probe)).length, 0, `${probe}: nothing at info`);
 
   // the same probes at debug: one debug line each

@@ -87,6 +87,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         result = await run(resolved);
       }
     }
+    request.audited = true; // this line is the request's line
     request.log.info({
       audit: 'test', caller: request.caller?.name ?? null, image: formatImageReference(image), registry: endpoint.prefix,
       source: resolved?.source.ref ?? null, outcome: result.ok ? 'ok' : result.error?.code ?? 'failed'

@@ -182,3 +182,13 @@ t.test('parseUserPass', async (t) => {
     }
   }
 });
+
+// A key that is an Object.prototype member is an unknown key like any other, never a crash.
+t.test('Object.prototype member names: refused with INVALID_CREDENTIAL_SPEC or looked up as names', async (t) => {
+  for (const spec of ['ecr:constructor=x', 'gcp:toString=1', 'acr:__proto__=a', 'ecr:hasOwnProperty=y', 'acr:valueOf=1']) {
+    t.throws(() => parseCredentialSpec(spec), { code: 'INVALID_CREDENTIAL_SPEC', statusCode: 400, message: /unknown option/ }, spec);
+  }
+  // env and Secret field names that are prototype members are valid names (looked up as own properties)
+  t.same(parseCredentialSpec('env:constructor').reference, { type: 'env', variable: 'constructor' });
+  t.same(parseCredentialSpec('secret:ns/name#toString').reference, { type: 'secret', namespace: 'ns', name: 'name', field: 'toString' });
+});

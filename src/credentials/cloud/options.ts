@@ -2,6 +2,7 @@
 // `key=value` options after the type word, each provider with its own keys.
 import { InvalidCredentialSpec } from '../../errors.js';
 import type { CloudProvider, CloudReference } from '../types.js';
+import { own } from '../../own.js';
 
 interface OptionRule { re: RegExp, what: string }
 
@@ -34,7 +35,7 @@ export function parseCloudReference (type: CloudProvider, value: string): CloudR
     if (eq <= 0) throw invalid(`${type}: options are comma-separated key=value pairs; ${takes}`);
     const key = part.slice(0, eq);
     const v = part.slice(eq + 1);
-    const rule = rules[key];
+    const rule = own(rules, key);
     if (rule === undefined) throw invalid(`unknown option "${/^[A-Za-z]{1,32}$/.test(key) ? key : '?'}"; ${takes}`);
     if (Object.hasOwn(options, key)) throw invalid(`${type}: option ${key} is given twice`);
     if (v === '') throw invalid(`${type}: empty value for ${key}`);

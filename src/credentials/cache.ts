@@ -16,6 +16,8 @@ import type { Credential, SourceType } from './types.js';
 export type Level = 'request' | 'image' | 'application' | 'registry';
 
 export const DEFAULT_CACHE_MAX_ENTRIES = 10_000;
+/** entries a Secret change deletes per event-loop turn */
+export const SWEEP_CHUNK = 1000;
 
 export interface Fetched {
   /** the credential of a single-credential source (secret:, env:, ext:) */
@@ -44,6 +46,8 @@ export interface EntryIdentity {
 }
 
 export interface CacheEntry extends Fetched, EntryIdentity {
+  /** the generation of each dep when the entry was stored: a Secret change bumps it */
+  gens?: number[]
   fetchedAt: Date
   /** epoch ms after which the entry must be refetched; null = until invalidated */
   freshUntil: number | null
@@ -95,6 +99,11 @@ export class CredentialCache {
   private readonly segments: [Cache<CacheEntry>, Cache<CacheEntry>];
   /** `secret/<ns>/<name>` → keys of the entries that came from it */
   private readonly byDep = new Map<string, Set<string>>();
+  /** `secret/<ns>/<name>` → how many times it changed: entries of an older generation are dead at once */
+  private readonly depGen = new Map<string, number>();
+  /** index sets of changed objects whose entries are still being deleted, a chunk per event-loop turn */
+  private readonly sweeps: Array<Iterator<string>> = [];
+  private sweeping = false;
   private readonly now: () => number;
 
   constructor (private readonly opts: CacheOptions) {
@@ -136,6 +145,11 @@ export class CredentialCache {
       return { value: entry, freshUntil, keepUntil, store: o.noStore !== true || freshUntil !== null };
     }, o.refresh === true ? { refresh: true } : {});
     this.opts.metrics?.cacheEntries.set(this.size);
+    if (lookup.hit && this.dead(lookup.stored.value)) {
+      // its Secret changed and the sweep has not reached it yet: as good as gone
+      this.segment(o.level).delete(o.key);
+      return await this.get(o, fetch);
+    }
     if (lookup.hit) {
       // an entry read before an outage is stale while its source is out of reach, and refused after CACHE_MAX_STALE
       const since = this.opts.disconnectedSince?.(lookup.stored.value.namespaces);
@@ -149,8 +163,16 @@ export class CredentialCache {
     return { entry: lookup.stored.value, hit: false, stale: false };
   }
 
+  private dead (entry: CacheEntry): boolean {
+    const gens = entry.gens;
+    if (gens === undefined) return false;
+    for (let i = 0; i < gens.length; i++) if ((this.depGen.get(entry.deps[i] as string) ?? 0) !== gens[i]) return true;
+    return false;
+  }
+
   /** index a stored entry by the objects it came from */
   private index (entry: CacheEntry): void {
+    entry.gens = entry.deps.map((dep) => this.depGen.get(dep) ?? 0);
     for (const dep of entry.deps) {
       let keys = this.byDep.get(dep);
       if (keys === undefined) this.byDep.set(dep, keys = new Set());
@@ -167,17 +189,40 @@ export class CredentialCache {
     }
   }
 
-  /** drop every entry that came from this object (`secret/<ns>/<name>`): cost in proportion to what it drops */
+  /**
+   * Drop every entry that came from this object (`secret/<ns>/<name>`). Its entries are dead at
+   * once (a generation bump, O(1)); they leave memory in chunks of SWEEP_CHUNK per event-loop
+   * turn, so that a Secret behind many entries never blocks the loop. Returns how many there were.
+   */
   invalidateDep (dep: string): number {
     // a fetch in flight may have read the object before this change: it must not be kept
     for (const s of this.segments) s.forgetInflight();
     const keys = this.byDep.get(dep);
     if (keys === undefined) return 0;
+    this.depGen.set(dep, (this.depGen.get(dep) ?? 0) + 1);
     this.byDep.delete(dep);
-    let n = 0;
-    for (const key of keys) if (this.segments[0].delete(key) || this.segments[1].delete(key)) n++;
+    this.sweeps.push(keys.values());
+    this.sweep();
+    return keys.size;
+  }
+
+  private sweep (): void {
+    let budget = SWEEP_CHUNK;
+    while (budget > 0 && this.sweeps.length > 0) {
+      const it = this.sweeps[0] as Iterator<string>;
+      const next = it.next();
+      if (next.done === true) { this.sweeps.shift(); continue; }
+      budget--;
+      for (const s of this.segments) {
+        const stored = s.peek(next.value);
+        if (stored !== undefined && this.dead(stored.value)) s.delete(next.value);
+      }
+    }
     this.opts.metrics?.cacheEntries.set(this.size);
-    return n;
+    if (this.sweeps.length > 0 && !this.sweeping) {
+      this.sweeping = true;
+      setImmediate(() => { this.sweeping = false; this.sweep(); });
+    }
   }
 
   /** drop the entries the filter picks (admin and reload paths: a scan of every entry) */
@@ -204,6 +249,7 @@ export class CredentialCache {
   }
 
   close (): void {
+    this.sweeps.length = 0;
     for (const s of this.segments) s.clear();
     this.byDep.clear();
   }

@@ -142,3 +142,21 @@ t.test('50,000 distinct image names stream in: the registry-level ext: credentia
   t.equal(seconds, 50);
   t.equal(runs, 5, 'one run per 10 s credsexpire over 50 s');
 });
+
+t.test('a Secret behind many entries: all dead at once, deleted a chunk per event-loop turn', async (t) => {
+  const fields = Object.fromEntries(Array.from({ length: 2500 }, (_, i) => [`f${i}`, `u${i}:p${i}`]));
+  const { cache, resolver, store } = setup('registries: []\n', { wide: fields });
+  for (let i = 0; i < 2500; i++) await resolver.resolve({ image: 'r.example.com/a', credentials: `secret:${NS}/wide#f${i}` });
+  t.equal(cache.size, 2500);
+  const dropped: number[] = [];
+  store.onChange((_k, _ns, name) => { if (name === 'wide') dropped.push(cache.size); });
+  store.change('wide');
+  t.equal(dropped[0], 1500, 'one chunk of 1,000 deleted in the event itself');
+  const r = await resolver.resolve({ image: 'r.example.com/a', credentials: `secret:${NS}/wide#f2499` });
+  t.equal(r.cached, false, 'an entry the sweep has not reached is not served: refetched');
+  await new Promise((resolve) => setImmediate(resolve));
+  await new Promise((resolve) => setImmediate(resolve));
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(cache.size, 1, 'the rest went in later turns; the refetched entry stays');
+  t.equal((await resolver.resolve({ image: 'r.example.com/a', credentials: `secret:${NS}/wide#f2499` })).cached, true, 'and is served');
+});

@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # credbroker image: build with dev dependencies, run with production dependencies only.
-ARG NODE_IMAGE=node:22-bookworm-slim
+# Node 26 is the Active LTS line (since 2026-10-28); its images are built on Debian trixie.
+ARG NODE_IMAGE=node:26-trixie-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
@@ -8,7 +9,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npm run build
+# the three bins of package.json, executable for the links on PATH in the runtime stage
+RUN npm run build \
+ && chmod 0755 dist/cli/credbroker.js dist/cli/docker-credential-credbroker.js dist/cli/kubelet-provider.js
 COPY scripts/build-kubelet-provider.mjs ./scripts/
 # dist/bin/credbroker-kubelet-provider: the kubelet plugin as one executable, for the chart's DaemonSet
 RUN npm run build:kubelet-provider
@@ -30,7 +33,10 @@ RUN apt-get update \
            /usr/local/bin/yarn /usr/local/bin/yarnpkg /opt/yarn-* \
  && groupadd --gid 10001 credbroker \
  && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin credbroker \
- && mkdir -p /app/config /app/policy
+ && mkdir -p /app/config /app/policy \
+ && ln -s /app/dist/cli/credbroker.js /usr/local/bin/credbroker \
+ && ln -s /app/dist/cli/docker-credential-credbroker.js /usr/local/bin/docker-credential-credbroker \
+ && ln -s /app/dist/cli/kubelet-provider.js /usr/local/bin/credbroker-kubelet-provider
 WORKDIR /app
 ENV NODE_ENV=production \
     HOME=/tmp \
@@ -41,7 +47,9 @@ COPY --from=prod-deps --chown=root:root /app/node_modules ./node_modules
 COPY --from=build --chown=root:root /app/dist ./dist
 COPY --chown=root:root examples ./examples
 COPY --chown=root:root openapi ./openapi
+COPY --chown=root:root --chmod=0755 scripts/docker-entrypoint.sh /usr/local/bin/credbroker-entrypoint
 USER 10001:10001
 EXPOSE 8080
-ENTRYPOINT ["/usr/bin/tini", "--"]
+# `docker run IMAGE test nginx` runs `credbroker test nginx` (see the entrypoint)
+ENTRYPOINT ["/usr/bin/tini", "--", "credbroker-entrypoint"]
 CMD ["node", "dist/main.js"]

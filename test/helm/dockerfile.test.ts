@@ -1,4 +1,4 @@
-// The Dockerfile and .dockerignore against SPEC §8 (no Docker engine here: the files are read, not built).
+// The Dockerfile and .dockerignore, read as files (the entrypoint is run in entrypoint.test.ts).
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -47,9 +47,15 @@ t.test('the final stage runs node dist/main.js as a numeric non-root user', asyn
   t.not(Number(user.split(':')[0]), 0, 'not root');
   const cmds = instr(final, 'CMD');
   t.same(cmds.map((c) => JSON.parse(c.replace(/^CMD\s+/i, '')) as unknown), [['node', 'dist/main.js']]);
-  t.match(final.from, /^(\$\{NODE_IMAGE\}|node:22[-.\w]*slim)/, 'a slim Node image');
+  t.match(final.from, /^(\$\{NODE_IMAGE\}|node:\d+[-.\w]*slim)/, 'a slim Node image');
   const arg = /^ARG\s+NODE_IMAGE=(\S+)/m.exec(dockerfile);
-  if (final.from.startsWith('${')) t.match(arg?.[1], /^node:22[-.\w]*-slim$/, 'NODE_IMAGE is a slim Node 22 image');
+  const image = final.from.startsWith('${') ? arg?.[1] : final.from;
+  t.match(image, /^node:\d+[-.\w]*-slim$/, 'a slim Node image');
+  // the image's Node major is the one CI also runs the HTTP, process and end-to-end tests on
+  const major = Number(/^node:(\d+)/.exec(image ?? '')?.[1]);
+  const ci = Number(/^NODE_LTS_MAJOR=(\d+)$/m.exec(readFileSync(join(root, '.ci', 'run'), 'utf8'))?.[1]);
+  t.equal(major, ci, `.ci/run tests on the image's Node major (${major})`);
+  t.ok(major >= 26 && major % 2 === 0, 'an LTS line no older than the Active LTS of late 2026 (Node 26)');
   const last = final.lines.findIndex((l) => /^USER\s/i.test(l));
   t.notOk(final.lines.slice(last + 1).some((l) => /^RUN\s/i.test(l)), 'nothing runs after dropping root');
 });

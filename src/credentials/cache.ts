@@ -129,7 +129,8 @@ export class CredentialCache {
 
   async get (o: GetOptions, fetch: () => Promise<Fetched>): Promise<CacheLookup> {
     const lookup = await this.segment(o.level).get(o.key, async () => {
-      const fetched = await fetch();
+      // a fetch that fails is a miss too (it went to the source)
+      const fetched = await fetch().catch((err: unknown) => { this.opts.metrics?.cacheMisses.inc({ level: o.level }); throw err; });
       const fetchedAt = this.now();
       let freshUntil: number | null = o.ttlMs !== undefined && o.ttlMs > 0 ? fetchedAt + o.ttlMs : null;
       const expiresAt = expiryOf(fetched);

@@ -32,6 +32,7 @@ import testRoutes from './http/routes/test.js';
 import { LocalSecretStore } from './kube/local-store.js';
 import type { SecretStore } from './kube/secret-store.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { AgentPool } from './transport/http-client.js';
 import { VERSION } from './version.js';
 
 export interface BuildOptions {
@@ -162,6 +163,9 @@ export async function buildApp (opts: BuildOptions): Promise<FastifyInstance> {
     });
     cleanup.push(async () => await resolver.close());
 
+    const registryAgents = new AgentPool();
+    cleanup.push(async () => { await registryAgents.close(); });
+
     let kubeStatus: BrokerContext['kubeStatus'];
     let tokenReviewer = opts.tokenReviewer;
     if (kubeConfig !== undefined) {
@@ -171,7 +175,7 @@ export async function buildApp (opts: BuildOptions): Promise<FastifyInstance> {
     }
 
     const broker: BrokerContext = {
-      settings, metrics, registries, store: theStore, cache, resolver, closing: false,
+      settings, metrics, registries, store: theStore, cache, resolver, registryAgents, closing: false,
       ...(theApps !== undefined ? { applications: theApps } : {}),
       ...(kubeStatus !== undefined ? { kubeStatus } : {})
     };

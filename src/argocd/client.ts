@@ -1,10 +1,9 @@
-// A small Argo CD REST client (node:http/https): applications, userinfo, can-i and version, with
-// timeouts, bounded retries and bounded answers. The token goes into the Authorization header only.
+// A small Argo CD REST client on the shared transport: applications, userinfo, can-i and version,
+// with timeouts, bounded retries and bounded answers. The token goes into the Authorization header only.
 import { readFile } from 'node:fs/promises';
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { rootCertificates } from 'node:tls';
+import type { Dispatcher } from 'undici';
 import { ArgocdUnavailable } from '../errors.js';
+import { TransportError, createAgent, isRetryableError, request, withRetry } from '../transport/http-client.js';
 import type { Settings } from '../config/settings.js';
 import { ConfigFileError, readConfigFile } from '../config/watch.js';
 import type { Metrics } from '../metrics.js';
@@ -61,12 +60,6 @@ export interface ArgocdVersion {
 
 const MAX_TOKEN_FILE_BYTES = 64 * 1024;
 
-class AttemptError extends Error {
-  constructor (readonly kind: 'timeout' | 'error' | 'too_large', message: string) {
-    super(message);
-  }
-}
-
 interface Answer {
   status: number
   body: unknown
@@ -81,14 +74,12 @@ function grpcCode (body: unknown): number | undefined {
   return isObject(body) && typeof body.code === 'number' ? body.code : undefined;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
 export class ArgocdClient {
   readonly server: string;
   readonly baseUrl: string;
   private readonly opts: Required<Pick<ArgocdClientOptions, 'timeoutMs' | 'retries' | 'backoffMs' | 'maxResponseBytes' | 'tokenRecheckMs'>>;
-  private readonly agent: HttpAgent | HttpsAgent | undefined;
-  private agentReady: Promise<HttpAgent | HttpsAgent> | undefined;
+  private readonly agent: Dispatcher | undefined;
+  private agentReady: Promise<Dispatcher> | undefined;
   private fileToken: { value: string | undefined, readAt: number } | undefined;
   private tokenReadFailed = false;
   private tokenRead: Promise<string | undefined> | undefined;
@@ -103,10 +94,8 @@ export class ArgocdClient {
       maxResponseBytes: options.maxResponseBytes ?? 4 * 1024 * 1024,
       tokenRecheckMs: options.tokenRecheckMs ?? 1000
     };
-    if (options.plaintext === true) {
-      this.agent = new HttpAgent({ keepAlive: true, maxSockets: 16 });
-    } else if (options.caFile === undefined) {
-      this.agent = new HttpsAgent({ keepAlive: true, maxSockets: 16, rejectUnauthorized: options.insecure !== true });
+    if (options.plaintext === true || options.caFile === undefined) {
+      this.agent = createAgent({ insecure: options.insecure === true });
     }
   }
 
@@ -166,8 +155,8 @@ export class ArgocdClient {
   }
 
   close (): void {
-    this.agent?.destroy();
-    void this.agentReady?.then((a) => a.destroy(), () => {});
+    void this.agent?.destroy().catch(() => {});
+    void this.agentReady?.then(async (a) => { await a.destroy(); }).catch(() => {});
   }
 
   private expectOk (endpoint: ArgocdEndpoint, answer: Answer): void {
@@ -219,16 +208,11 @@ export class ArgocdClient {
     this.options.metrics?.configLastReloadSuccess.set({ file: 'argocd-token' }, result === 'success' ? 1 : 0);
   }
 
-  private async getAgent (): Promise<HttpAgent | HttpsAgent> {
+  private async getAgent (): Promise<Dispatcher> {
     if (this.agent !== undefined) return this.agent;
     const caFile = this.options.caFile as string;
     this.agentReady ??= readFile(caFile, 'utf8').then(
-      (ca) => new HttpsAgent({
-        keepAlive: true,
-        maxSockets: 16,
-        rejectUnauthorized: this.options.insecure !== true,
-        ca: [...rootCertificates, ca]
-      }),
+      (ca) => createAgent({ insecure: this.options.insecure === true, extraCa: [ca] }),
       (err: NodeJS.ErrnoException) => {
         this.agentReady = undefined;
         throw new ArgocdUnavailable(`cannot read ARGOCD_CA_FILE ${caFile}: ${err.code ?? 'read error'}`);
@@ -240,97 +224,61 @@ export class ArgocdClient {
   private async call (endpoint: ArgocdEndpoint, path: string): Promise<Answer> {
     let token = await this.currentToken(false);
     let reloaded = false;
-    for (let attempt = 0; ; attempt++) {
-      let answer: Answer | undefined;
-      let failure: AttemptError | undefined;
-      try {
-        answer = await this.once(endpoint, path, token);
-      } catch (err) {
-        if (!(err instanceof AttemptError)) throw err;
-        failure = err;
-      }
-      if (answer !== undefined && answer.status === 401 && this.options.tokenFile !== undefined && !reloaded) {
+    try {
+      return await withRetry(async () => {
+        const answer = await this.once(endpoint, path, token);
+        if (answer.status !== 401 || this.options.tokenFile === undefined || reloaded) return answer;
         reloaded = true;
         const fresh = await this.currentToken(true);
-        if (fresh !== token) {
-          token = fresh;
-          attempt--;
-          continue;
-        }
+        if (fresh === token) return answer;
+        token = fresh;
+        return await this.once(endpoint, path, token);
+      }, {
+        retries: this.opts.retries,
+        backoffMs: this.opts.backoffMs,
+        retryOn: (o) => 'error' in o ? isRetryableError(o.error) : o.value.status >= 500
+      });
+    } catch (err) {
+      if (!(err instanceof TransportError)) throw err;
+      if (err.code === 'HTTP_RESPONSE_TOO_LARGE') {
+        throw new ArgocdUnavailable(`Argo CD at ${this.server} answered ${endpoint} with a body larger than ${this.opts.maxResponseBytes} bytes`);
       }
-      if (failure?.kind === 'too_large') {
-        throw new ArgocdUnavailable(`Argo CD at ${this.server} answered ${endpoint} with ${failure.message}`);
-      }
-      const retryable = failure !== undefined || (answer !== undefined && answer.status >= 500);
-      if (!retryable && answer !== undefined) return answer;
-      if (attempt >= this.opts.retries) {
-        if (failure !== undefined) {
-          throw new ArgocdUnavailable(`cannot reach Argo CD at ${this.server} (${endpoint}): ${failure.message}`);
-        }
-        return answer as Answer;
-      }
-      await sleep(this.opts.backoffMs * 2 ** attempt);
+      const why = err.code === 'HTTP_TIMEOUT' ? `no answer within ${this.opts.timeoutMs} ms` : err.detail;
+      throw new ArgocdUnavailable(`cannot reach Argo CD at ${this.server} (${endpoint}): ${why}`);
     }
   }
 
   private async once (endpoint: ArgocdEndpoint, path: string, token: string | undefined): Promise<Answer> {
-    const agent = await this.getAgent();
-    const url = new URL(path, this.baseUrl);
+    const dispatcher = await this.getAgent();
     const headers: Record<string, string> = { accept: 'application/json' };
     if (token !== undefined) headers.authorization = `Bearer ${token}`;
-    const send = this.options.plaintext === true ? httpRequest : httpsRequest;
     const metrics = this.options.metrics;
     const timer = metrics?.argocdRequestDuration.startTimer({ endpoint });
     const count = (code: string): void => { timer?.(); metrics?.argocdRequests.inc({ endpoint, code }); };
-
-    return await new Promise<Answer>((resolve, reject) => {
-      let settled = false;
-      const fail = (err: AttemptError): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        count(err.kind === 'timeout' ? 'timeout' : 'error');
-        req.destroy();
-        reject(err);
-      };
-      const timer = setTimeout(() => {
-        fail(new AttemptError('timeout', `no answer within ${this.opts.timeoutMs} ms`));
-      }, this.opts.timeoutMs);
-      const req = send(url, { method: 'GET', headers, agent }, (res: IncomingMessage) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > this.opts.maxResponseBytes) {
-            fail(new AttemptError('too_large', `a body larger than ${this.opts.maxResponseBytes} bytes`));
-            return;
-          }
-          chunks.push(chunk);
-        });
-        res.on('error', () => { fail(new AttemptError('error', 'the connection broke while reading the answer')); });
-        res.on('end', () => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          const status = res.statusCode ?? 0;
-          count(String(status));
-          const text = Buffer.concat(chunks).toString('utf8');
-          let body: unknown;
-          try {
-            body = text === '' ? undefined : JSON.parse(text);
-          } catch {
-            if (status === 200) {
-              reject(new ArgocdUnavailable(`Argo CD at ${this.server} answered ${endpoint} with a body that is not JSON`));
-              return;
-            }
-          }
-          resolve({ status, body });
-        });
+    let res;
+    try {
+      res = await request(new URL(path, this.baseUrl), {
+        headers,
+        dispatcher,
+        headersTimeoutMs: this.opts.timeoutMs,
+        bodyTimeoutMs: this.opts.timeoutMs,
+        totalTimeoutMs: this.opts.timeoutMs,
+        maxBytes: this.opts.maxResponseBytes
       });
-      req.on('error', (err: NodeJS.ErrnoException) => {
-        fail(new AttemptError('error', err.code ?? 'connection failed'));
-      });
-      req.end();
-    });
+    } catch (err) {
+      count(err instanceof TransportError && err.code === 'HTTP_TIMEOUT' ? 'timeout' : 'error');
+      throw err;
+    }
+    count(String(res.status));
+    const text = res.body.toString('utf8');
+    let body: unknown;
+    try {
+      body = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      if (res.status === 200) {
+        throw new ArgocdUnavailable(`Argo CD at ${this.server} answered ${endpoint} with a body that is not JSON`);
+      }
+    }
+    return { status: res.status, body };
   }
 }

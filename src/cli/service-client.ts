@@ -1,9 +1,8 @@
 // What the protocol bins (docker credential helper, kubelet provider) share: reading stdin,
 // calling the credbroker service at CREDBROKER_URL with its token, and one-line errors.
 import { readFile, stat } from 'node:fs/promises';
-import http from 'node:http';
-import https from 'node:https';
 import { parseDuration } from '../config/duration.js';
+import { TransportError, createAgent, request } from '../transport/http-client.js';
 
 const MAX_RESPONSE = 1024 * 1024;
 const MAX_TOKEN_FILE = 64 * 1024;
@@ -78,36 +77,30 @@ export async function callService (
   const target = new URL(opts.url.href.replace(/\/+$/, '') + path);
   const headers: Record<string, string> = { accept: 'application/json, text/plain' };
   if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`;
-  if (body !== undefined) {
-    headers['content-type'] = body.contentType;
-    headers['content-length'] = String(Buffer.byteLength(body.text));
-  }
+  if (body !== undefined) headers['content-type'] = body.contentType;
   const where = `${opts.url.protocol}//${opts.url.host}`;
-  const mod = target.protocol === 'https:' ? https : http;
-  return await new Promise<ServiceResponse>((resolve, reject) => {
-    const req = mod.request(target, { method, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size > MAX_RESPONSE) {
-          req.destroy(new CliError(`credbroker at ${where} sent an answer larger than ${MAX_RESPONSE} bytes`));
-          return;
-        }
-        chunks.push(c);
-      });
-      res.on('end', () => { resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }); });
-      res.on('error', () => { reject(new CliError(`credbroker at ${where} broke off its answer`)); });
+  // one request per run: its own connection, closed after, so that the process exits at once
+  const dispatcher = createAgent({}, { connections: 1 });
+  try {
+    const res = await request(target, {
+      method,
+      headers,
+      ...(body !== undefined ? { body: body.text } : {}),
+      dispatcher,
+      headersTimeoutMs: opts.timeoutMs,
+      bodyTimeoutMs: opts.timeoutMs,
+      totalTimeoutMs: opts.timeoutMs,
+      maxBytes: MAX_RESPONSE
     });
-    const timer = setTimeout(() => {
-      req.destroy(new CliError(`credbroker at ${where} did not answer within ${opts.timeoutMs} ms`));
-    }, opts.timeoutMs);
-    req.on('close', () => { clearTimeout(timer); });
-    req.on('error', (err: NodeJS.ErrnoException) => {
-      reject(err instanceof CliError ? err : new CliError(`cannot reach credbroker at ${where}: ${err.code ?? 'request failed'}`));
-    });
-    req.end(body?.text);
-  });
+    return { status: res.status, text: res.body.toString('utf8') };
+  } catch (err) {
+    if (!(err instanceof TransportError)) throw err;
+    if (err.code === 'HTTP_TIMEOUT') throw new CliError(`credbroker at ${where} did not answer within ${opts.timeoutMs} ms`);
+    if (err.code === 'HTTP_RESPONSE_TOO_LARGE') throw new CliError(`credbroker at ${where} sent an answer larger than ${MAX_RESPONSE} bytes`);
+    throw new CliError(`cannot reach credbroker at ${where}: ${err.detail}`);
+  } finally {
+    await dispatcher.destroy().catch(() => {});
+  }
 }
 
 /** One line describing a non-success answer: status, the service's error code and message. */

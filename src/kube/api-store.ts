@@ -11,13 +11,14 @@
 // per-namespace 403 state, and its Watch class (1.4.0) has no connect timeout and no bound on a
 // line. Here: resourceVersion + allowWatchBookmarks, re-list on 410 Gone (firing for what
 // changed or vanished meanwhile), capped exponential backoff with jitter, an idle watchdog.
-import http from 'node:http';
-import https from 'node:https';
+import type https from 'node:https';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import type { Dispatcher } from 'undici';
 import { KubernetesForbidden, KubernetesUnavailable, MalformedCredentials, NamespaceNotAllowed } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { setOwn } from '../own.js';
 import { countRequest, kubeRequest, toKubeError, statusOf, type KubeRequest } from './client.js';
+import { AgentPool, TransportError, openLineStream, type TlsProfile } from '../transport/http-client.js';
 import type {
   ChangeKind, ChangeListener, NamespaceSyncState, SecretObject, SecretStore, ServiceAccountObject, StoreStatus
 } from './secret-store.js';
@@ -318,7 +319,8 @@ class Reflector {
       : `/api/v1/namespaces/${encodeURIComponent(this.namespace)}/${this.resource}`;
     const req = this.req('watch');
     let url: URL;
-    const reqOpts: https.RequestOptions = {};
+    let headers: Record<string, string>;
+    let dispatcher: Dispatcher;
     try {
       if (cluster === null) throw new KubernetesUnavailable('the kubeconfig has no current cluster');
       url = new URL(cluster.server.replace(/\/$/, '') + path);
@@ -326,7 +328,7 @@ class Reflector {
       url.searchParams.set('resourceVersion', this.rv);
       url.searchParams.set('allowWatchBookmarks', 'true');
       url.searchParams.set('timeoutSeconds', String(o.watchTimeoutSeconds));
-      await kc.applyToHTTPSOptions(reqOpts);
+      ({ headers, dispatcher } = await this.store.connection());
     } catch (err) {
       countRequest(o.metrics, req, 'error');
       this.state.error = toKubeError(err, req).message;
@@ -334,90 +336,79 @@ class Reflector {
     }
     if (this.stopped) return { reason: 'stopped', connected: false, events: 0 };
 
-    return await new Promise<WatchEnd>((resolve) => {
-      const ac = new AbortController();
-      let connected = false;
-      let events = 0;
-      let finished = false;
-      let idle: NodeJS.Timeout | undefined;
-      const armIdle = (ms: number) => {
-        if (idle !== undefined) clearTimeout(idle);
-        idle = setTimeout(() => finish({ reason: 'error' }, 'the watch stalled'), ms);
-      };
-      const finish = (e: Partial<WatchEnd>, why?: string) => {
-        if (finished) return;
-        finished = true;
-        if (idle !== undefined) clearTimeout(idle);
-        this.abortWatch = undefined;
-        ac.abort();
-        const code = e.code;
-        if (code === 403) {
-          this.state.watchForbidden = true;
-          this.state.error = toKubeError({ statusCode: 403 }, req).message;
-        } else if (e.reason === 'error' && why !== undefined) {
-          this.state.error = `the watch of ${this.resource} ${this.namespace === undefined ? 'cluster-wide' : `in namespace ${this.namespace}`} ended: ${why}`;
-        } else if (e.reason === 'error' && code !== undefined) {
-          this.state.error = toKubeError({ statusCode: code }, req).message;
-        }
-        resolve({ reason: e.reason ?? 'error', connected, events, code });
-      };
-      this.abortWatch = () => finish({ reason: 'stopped' });
-
-      const mod = url.protocol === 'https:' ? https : http;
-      const request = mod.request(url, { ...reqOpts, method: 'GET', signal: ac.signal });
-      armIdle(o.requestTimeoutMs);
-      request.on('response', (res) => {
-        countRequest(o.metrics, req, res.statusCode ?? 'error');
-        if (res.statusCode !== 200) {
-          res.resume();
-          finish({ reason: res.statusCode === 410 ? 'gone' : 'error', code: res.statusCode });
-          return;
-        }
-        connected = true;
-        this.state.watchForbidden = false;
-        this.state.disconnectedSince = undefined;
-        if (!this.state.listForbidden) this.state.error = undefined;
+    const where = `the watch of ${this.resource} ${this.namespace === undefined ? 'cluster-wide' : `in namespace ${this.namespace}`}`;
+    const ac = new AbortController();
+    this.abortWatch = () => { ac.abort(); };
+    let connected = false;
+    let events = 0;
+    let end: WatchEnd | undefined;
+    const finish = (e: Partial<WatchEnd>): void => { end ??= { reason: e.reason ?? 'error', connected, events, ...(e.code !== undefined ? { code: e.code } : {}) }; };
+    try {
+      const stream = await openLineStream(url, {
+        headers,
+        dispatcher,
+        headersTimeoutMs: o.requestTimeoutMs,
         // the API sends bookmarks about once a minute and ends the watch at timeoutSeconds
-        const idleMs = (o.watchTimeoutSeconds + 60) * 1000;
-        armIdle(idleMs);
-        let buf = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          armIdle(idleMs);
-          buf += chunk;
-          let nl: number;
-          while ((nl = buf.indexOf('\n')) !== -1) {
-            const line = buf.slice(0, nl);
-            buf = buf.slice(nl + 1);
-            if (line.trim() === '') continue;
-            let ev: { type?: unknown, object?: RawObject };
-            try {
-              ev = JSON.parse(line) as { type?: unknown, object?: RawObject };
-            } catch {
-              finish({ reason: 'error' }, 'the API sent a line that is not JSON');
-              return;
-            }
-            if (ev.object === null || typeof ev.object !== 'object') continue;
-            events++;
-            this.handleEvent(ev.type, ev.object, finish);
-            if (finished) return;
-          }
-          if (buf.length > MAX_WATCH_LINE) finish({ reason: 'error' }, 'the API sent an event over the size limit');
-        });
-        res.on('end', () => finish({ reason: 'closed' }));
-        res.on('aborted', () => finish({ reason: 'error' }, 'connection lost'));
-        res.on('error', () => finish({ reason: 'error' }, 'connection lost'));
-        res.on('close', () => finish({ reason: res.complete ? 'closed' : 'error' }, res.complete ? undefined : 'connection lost'));
+        idleTimeoutMs: (o.watchTimeoutSeconds + 60) * 1000,
+        maxLineBytes: MAX_WATCH_LINE,
+        signal: ac.signal
       });
-      request.on('error', (err) => {
-        if (finished) return;
+      countRequest(o.metrics, req, stream.status);
+      if (stream.status !== 200) {
+        stream.close();
+        const code = stream.status;
+        if (code === 403) this.state.watchForbidden = true;
+        if (code !== 410) this.state.error = toKubeError({ statusCode: code }, req).message;
+        return { reason: code === 410 ? 'gone' : 'error', connected, events, code };
+      }
+      connected = true;
+      this.state.watchForbidden = false;
+      this.state.disconnectedSince = undefined;
+      if (!this.state.listForbidden) this.state.error = undefined;
+      for await (const line of stream.lines) {
+        let ev: { type?: unknown, object?: RawObject };
+        try {
+          ev = JSON.parse(line) as { type?: unknown, object?: RawObject };
+        } catch {
+          this.state.error = `${where} ended: the API sent a line that is not JSON`;
+          finish({ reason: 'error' });
+          break;
+        }
+        if (ev.object === null || typeof ev.object !== 'object') continue;
+        events++;
+        this.handleEvent(ev.type, ev.object, finish);
+        if (end !== undefined) break;
+      }
+      finish({ reason: 'closed' });
+    } catch (err) {
+      if (ac.signal.aborted) {
+        finish({ reason: 'stopped' });
+      } else if (err instanceof TransportError) {
         if (!connected) countRequest(o.metrics, req, 'error');
-        this.state.error = toKubeError(err, req).message;
+        this.state.error = connected || err.detail === 'headers'
+          ? `${where} ended: ${watchFailure(err)}`
+          : toKubeError(err.code === 'HTTP_TIMEOUT' ? { name: 'TimeoutError' } : { code: err.detail }, req).message;
         finish({ reason: 'error' });
-      });
-      request.end();
-    });
+      } else {
+        throw err;
+      }
+    } finally {
+      this.abortWatch = undefined;
+    }
+    const result = end ?? { reason: 'error', connected, events };
+    if (result.reason === 'error' && result.code !== undefined && result.code !== 410) {
+      if (result.code === 403) this.state.watchForbidden = true;
+      this.state.error = toKubeError({ statusCode: result.code }, req).message;
+    }
+    return result;
   }
+}
+
+/** Why an open watch ended, in words. */
+function watchFailure (err: TransportError): string {
+  if (err.code === 'HTTP_TIMEOUT') return 'the watch stalled';
+  if (err.code === 'HTTP_RESPONSE_TOO_LARGE') return 'the API sent an event over the size limit';
+  return 'connection lost';
 }
 
 export class KubernetesSecretStore implements SecretStore {
@@ -429,6 +420,8 @@ export class KubernetesSecretStore implements SecretStore {
   private readonly scopes: Array<string | undefined>;
   private readonly reflectors = new Map<string, Reflector>();
   private readonly listeners = new Set<ChangeListener>();
+  /** watch connections: one Agent per TLS profile of the cluster (client certificates rotate), no cap on connections */
+  private readonly agents = new AgentPool({ max: 2, connections: null, connectTimeoutMs: 10_000 });
   private started?: Promise<void>;
 
   constructor (options: KubernetesSecretStoreOptions) {
@@ -530,7 +523,34 @@ export class KubernetesSecretStore implements SecretStore {
     };
   }
 
+  /** @internal The headers (fresh token) and the Agent of the next watch request, from the kubeconfig. */
+  async connection (): Promise<{ headers: Record<string, string>, dispatcher: Dispatcher }> {
+    const opts: https.RequestOptions = {};
+    await this.kubeConfig.applyToHTTPSOptions(opts);
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(opts.headers ?? {})) {
+      if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : String(v);
+    }
+    if (typeof opts.auth === 'string') headers.authorization = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
+    const pem = (v: unknown): string | Buffer | undefined =>
+      typeof v === 'string' || Buffer.isBuffer(v) ? v : undefined;
+    const ca = pem(opts.ca);
+    const cert = pem(opts.cert);
+    const key = pem(opts.key);
+    const proxyUrl = this.kubeConfig.getCurrentCluster()?.proxyUrl;
+    const profile: TlsProfile = {
+      insecure: opts.rejectUnauthorized === false,
+      ...(ca !== undefined ? { ca: [ca] } : {}),
+      ...(cert !== undefined ? { cert } : {}),
+      ...(key !== undefined ? { key } : {}),
+      ...(typeof opts.servername === 'string' ? { servername: opts.servername } : {}),
+      ...(proxyUrl !== undefined && proxyUrl !== '' ? { proxyUrl } : {})
+    };
+    return { headers, dispatcher: this.agents.get(profile) };
+  }
+
   async close (): Promise<void> {
     await Promise.all([...this.reflectors.values()].map((r) => r.stop()));
+    await this.agents.close();
   }
 }

@@ -1,12 +1,11 @@
 // Docker Registry v2 client for `POST /v1/credentials/test`: ping, Basic or Bearer
 // token challenge, and up to 10 tags, with per-endpoint TLS, timeouts and rate limit.
-import http from 'node:http';
-import https from 'node:https';
-import tls from 'node:tls';
 import { readFile, stat } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
+import type { Dispatcher } from 'undici';
 import type { Metrics } from '../metrics.js';
 import type { TokenType } from './token-type.js';
+import { AgentPool, TransportError, request as httpRequest, type HttpResponse, type TlsProfile } from '../transport/http-client.js';
 
 export interface RegistryEndpointOptions {
   apiUrl: string
@@ -46,6 +45,8 @@ export interface RegistryTestResult {
 export interface RegistryTestOptions {
   timeoutMs?: number
   metrics?: Metrics
+  /** the app's Agents, one per TLS profile (registries.conf `insecure`, `ca_file`, `ca_data`); default: one for this test, closed after it */
+  agents?: AgentPool
 }
 
 export interface Challenge {
@@ -178,11 +179,11 @@ export function limiterFor (apiUrl: string, limit: number, clock?: Clock): RateL
   return l;
 }
 
-interface Response { status: number, headers: http.IncomingHttpHeaders, body: Buffer }
+type Response = HttpResponse;
 
 interface Transport {
   base: URL
-  agentOptions: https.AgentOptions
+  dispatcher: Dispatcher
   limiter: RateLimiter
   timeoutMs: number
   metrics?: Metrics
@@ -192,15 +193,17 @@ function describe (u: URL): string {
   return `${u.protocol}//${u.host}`;
 }
 
-function networkError (err: NodeJS.ErrnoException, u: URL): RegistryError {
-  const code = err.code ?? '';
-  if (code === 'REGISTRY_TIMEOUT') return new RegistryError('REGISTRY_TIMEOUT', err.message);
-  if (/CERT|SELF_SIGNED|SSL|TLS|ERR_TLS/.test(code) || /certificate/i.test(err.message)) {
-    return new RegistryError('REGISTRY_TLS_ERROR',
-      `TLS verification of ${describe(u)} failed: ${code !== '' ? code : 'handshake error'}`);
+function networkError (err: TransportError, u: URL, timeoutMs: number): RegistryError {
+  switch (err.code) {
+    case 'HTTP_TIMEOUT':
+      return new RegistryError('REGISTRY_TIMEOUT', `registry ${describe(u)} did not answer within ${timeoutMs} ms`);
+    case 'HTTP_RESPONSE_TOO_LARGE':
+      return new RegistryError('REGISTRY_BAD_RESPONSE', `response of ${describe(u)} is larger than ${MAX_BODY} bytes`, err.status);
+    case 'HTTP_TLS_ERROR':
+      return new RegistryError('REGISTRY_TLS_ERROR', `TLS verification of ${describe(u)} failed: ${err.detail}`);
+    default:
+      return new RegistryError('REGISTRY_UNREACHABLE', `cannot reach registry at ${describe(u)}: ${err.detail}`);
   }
-  return new RegistryError('REGISTRY_UNREACHABLE',
-    `cannot reach registry at ${describe(u)}: ${code !== '' ? code : 'connection failed'}`);
 }
 
 async function request (
@@ -209,46 +212,23 @@ async function request (
 ): Promise<Response> {
   await t.limiter.take();
   const timer = t.metrics?.registryRequestDuration.startTimer({ kind });
-  const mod = u.protocol === 'https:' ? https : http;
-  const headers: Record<string, string> = { 'user-agent': USER_AGENT, accept: 'application/json', ...init.headers };
-  if (init.body !== undefined) headers['content-length'] = String(Buffer.byteLength(init.body));
   try {
-    const res = await new Promise<Response>((resolve, reject) => {
-      const req = mod.request(u, {
-        method: init.method ?? 'GET',
-        headers,
-        ...(u.protocol === 'https:' ? t.agentOptions : {}),
-        agent: false
-      }, (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size > MAX_BODY) {
-            req.destroy(new RegistryError('REGISTRY_BAD_RESPONSE',
-              `response of ${describe(u)} is larger than ${MAX_BODY} bytes`, res.statusCode));
-            return;
-          }
-          chunks.push(c);
-        });
-        res.on('end', () => { resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }); });
-        res.on('error', reject);
-      });
-      const timer = setTimeout(() => {
-        const e = new Error(`registry ${describe(u)} did not answer within ${t.timeoutMs} ms`) as NodeJS.ErrnoException;
-        e.code = 'REGISTRY_TIMEOUT';
-        req.destroy(e);
-      }, t.timeoutMs);
-      req.on('close', () => { clearTimeout(timer); });
-      req.on('error', reject);
-      req.end(init.body);
+    const res = await httpRequest(u, {
+      method: init.method ?? 'GET',
+      headers: { 'user-agent': USER_AGENT, accept: 'application/json', ...init.headers },
+      ...(init.body !== undefined ? { body: init.body } : {}),
+      dispatcher: t.dispatcher,
+      headersTimeoutMs: t.timeoutMs,
+      bodyTimeoutMs: t.timeoutMs,
+      totalTimeoutMs: t.timeoutMs,
+      maxBytes: MAX_BODY
     });
     t.metrics?.registryRequests.inc({ kind, code: String(res.status) });
     return res;
   } catch (err) {
     t.metrics?.registryRequests.inc({ kind, code: 'error' });
-    if (err instanceof RegistryError) throw err;
-    throw networkError(err as NodeJS.ErrnoException, u);
+    if (err instanceof TransportError) throw networkError(err, u, t.timeoutMs);
+    throw err;
   } finally {
     timer?.();
   }
@@ -343,16 +323,8 @@ async function fetchToken (
   return token;
 }
 
-async function transportFor (endpoint: RegistryEndpointOptions, opts: RegistryTestOptions): Promise<Transport> {
-  let base: URL;
-  try {
-    base = new URL(endpoint.apiUrl);
-    if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new Error('scheme');
-  } catch {
-    throw new RegistryError('REGISTRY_CONFIG_ERROR', 'registry api URL must be an http or https URL');
-  }
-  base.username = '';
-  base.password = '';
+/** The TLS profile of an endpoint: its CA (file or inline, besides Node's roots) and `insecure`. */
+async function tlsProfileOf (endpoint: RegistryEndpointOptions): Promise<TlsProfile> {
   const extra: string[] = [];
   if (endpoint.caData !== undefined && endpoint.caData !== '') extra.push(endpoint.caData);
   if (endpoint.caFile !== undefined && endpoint.caFile !== '') {
@@ -364,11 +336,22 @@ async function transportFor (endpoint: RegistryEndpointOptions, opts: RegistryTe
       throw new RegistryError('REGISTRY_CONFIG_ERROR', `cannot read CA file ${endpoint.caFile}`);
     }
   }
-  const agentOptions: https.AgentOptions = { rejectUnauthorized: !endpoint.insecure };
-  if (extra.length > 0) agentOptions.ca = [...tls.rootCertificates, ...extra];
+  return { insecure: endpoint.insecure, ...(extra.length > 0 ? { extraCa: extra } : {}) };
+}
+
+async function transportFor (endpoint: RegistryEndpointOptions, opts: RegistryTestOptions, agents: AgentPool): Promise<Transport> {
+  let base: URL;
+  try {
+    base = new URL(endpoint.apiUrl);
+    if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new Error('scheme');
+  } catch {
+    throw new RegistryError('REGISTRY_CONFIG_ERROR', 'registry api URL must be an http or https URL');
+  }
+  base.username = '';
+  base.password = '';
   return {
     base,
-    agentOptions,
+    dispatcher: agents.get(await tlsProfileOf(endpoint)),
     limiter: limiterFor(base.href, endpoint.limit),
     timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     ...(opts.metrics !== undefined ? { metrics: opts.metrics } : {})
@@ -394,6 +377,7 @@ export async function testRegistry (
   opts: RegistryTestOptions = {}
 ): Promise<RegistryTestResult> {
   const started = performance.now();
+  const agents = opts.agents ?? new AgentPool({ max: 1 });
   let authScheme: RegistryTestResult['authScheme'] = 'none';
   let authenticated = false;
   let status: number | undefined;
@@ -411,7 +395,7 @@ export async function testRegistry (
     if (!/^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/.test(repo)) {
       throw new RegistryError('REGISTRY_CONFIG_ERROR', 'invalid repository name');
     }
-    const t = await transportFor(endpoint, opts);
+    const t = await transportFor(endpoint, opts, agents);
 
     const authorize = async (challenges: Challenge[]): Promise<string | undefined> => {
       const bearer = challenges.find((c) => c.scheme === 'bearer');
@@ -477,5 +461,7 @@ export async function testRegistry (
       return done({ error: { code: err.code, message: err.message } });
     }
     return done({ error: { code: 'REGISTRY_UNREACHABLE', message: 'registry request failed' } });
+  } finally {
+    if (opts.agents === undefined) await agents.close();
   }
 }

@@ -26,7 +26,7 @@ export const TestResponse = Type.Object({
 }, { $id: 'TestResponse' });
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
-  const { resolver, metrics } = app.broker;
+  const { resolver, metrics, registryAgents } = app.broker;
 
   app.post('/v1/credentials/test', {
     schema: {
@@ -71,7 +71,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         ...(endpoint.caData !== undefined ? { caData: endpoint.caData } : {}) },
       image.repository,
       resolved === null ? undefined : { username: resolved.username, password: resolved.password, tokenType: resolved.tokenType },
-      { metrics }
+      { metrics, agents: registryAgents }
     );
 
     let resolved = await credentialFor(false);

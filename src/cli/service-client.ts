@@ -2,7 +2,7 @@
 // calling the credbroker service at CREDBROKER_URL with its token, and one-line errors.
 import { readFile, stat } from 'node:fs/promises';
 import { parseDuration } from '../config/duration.js';
-import { TransportError, createAgent, request } from '../transport/http-client.js';
+import { TransportError, request } from '../transport/http-client.js';
 
 const MAX_RESPONSE = 1024 * 1024;
 const MAX_TOKEN_FILE = 64 * 1024;
@@ -79,14 +79,13 @@ export async function callService (
   if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`;
   if (body !== undefined) headers['content-type'] = body.contentType;
   const where = `${opts.url.protocol}//${opts.url.host}`;
-  // one request per run: its own connection, closed after, so that the process exits at once
-  const dispatcher = createAgent({}, { connections: 1 });
+  // no Agent: one request per run goes through Node's built-in fetch (system CAs, NODE_EXTRA_CA_CERTS),
+  // so that the bin's cold start does not load the undici package
   try {
     const res = await request(target, {
       method,
       headers,
       ...(body !== undefined ? { body: body.text } : {}),
-      dispatcher,
       headersTimeoutMs: opts.timeoutMs,
       bodyTimeoutMs: opts.timeoutMs,
       totalTimeoutMs: opts.timeoutMs,
@@ -98,8 +97,6 @@ export async function callService (
     if (err.code === 'HTTP_TIMEOUT') throw new CliError(`credbroker at ${where} did not answer within ${opts.timeoutMs} ms`);
     if (err.code === 'HTTP_RESPONSE_TOO_LARGE') throw new CliError(`credbroker at ${where} sent an answer larger than ${MAX_RESPONSE} bytes`);
     throw new CliError(`cannot reach credbroker at ${where}: ${err.detail}`);
-  } finally {
-    await dispatcher.destroy().catch(() => {});
   }
 }
 

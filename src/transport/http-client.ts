@@ -1,10 +1,24 @@
 // The one HTTP client of credbroker, on undici: an Agent per TLS profile, header/body/total
 // timeouts, a response size cap, retry with backoff for callers that want it, and a line
 // stream for watches. It imports nothing of the project, so every room may use it.
+//
+// The undici package is loaded on first use of an Agent. A request without one (the CLI bins:
+// one call to the service per run, then exit) goes through node:http with the same timeouts,
+// cap and errors: loading undici, or Node's built-in fetch, costs a bin's cold start 2.5 times
+// its CPU time (README, "CLI bins").
 import { createHash } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
+import { createRequire } from 'node:module';
 import { StringDecoder } from 'node:string_decoder';
 import { rootCertificates } from 'node:tls';
-import { Agent, ProxyAgent, Socks5ProxyAgent, request as undiciRequest, type Dispatcher } from 'undici';
+import type { Dispatcher, Socks5ProxyAgent } from 'undici';
+
+let undiciModule: typeof import('undici') | undefined;
+function undici (): typeof import('undici') {
+  undiciModule ??= createRequire(import.meta.url)('undici') as typeof import('undici');
+  return undiciModule;
+}
 
 export type TransportErrorCode =
   | 'HTTP_TIMEOUT' // no headers in time, the body stalled, or the whole exchange took too long
@@ -69,12 +83,12 @@ export function createAgent (profile: TlsProfile = {}, opts: AgentOptions = {}):
   const common = { connections: opts.connections === undefined ? 16 : opts.connections, keepAliveTimeout: opts.keepAliveTimeoutMs ?? 4000 };
   if (profile.proxyUrl !== undefined && /^socks5?:/i.test(profile.proxyUrl)) {
     // requestTls: TLS to the target through the tunnel (read by undici, missing from its types)
-    return new Socks5ProxyAgent(profile.proxyUrl, { requestTls: connect, ...common } as Socks5ProxyAgent.Options);
+    return new (undici().Socks5ProxyAgent)(profile.proxyUrl, { requestTls: connect, ...common } as Socks5ProxyAgent.Options);
   }
   if (profile.proxyUrl !== undefined && profile.proxyUrl !== '') {
-    return new ProxyAgent({ uri: profile.proxyUrl, requestTls: connect, ...common });
+    return new (undici().ProxyAgent)({ uri: profile.proxyUrl, requestTls: connect, ...common });
   }
-  return new Agent({ connect, ...common });
+  return new (undici().Agent)({ connect, ...common });
 }
 
 /** A key that names a profile without holding its material (a hash of it). */
@@ -137,7 +151,7 @@ export interface RequestOptions {
   method?: 'GET' | 'POST'
   headers?: Record<string, string>
   body?: string
-  /** an Agent from createAgent/AgentPool (default: undici's global one) */
+  /** an Agent from createAgent/AgentPool (default: a one-off node:http connection, system CAs) */
   dispatcher?: Dispatcher
   /** until the response headers arrive */
   headersTimeoutMs: number
@@ -214,41 +228,18 @@ function deadline (ms: number | undefined, outer: AbortSignal | undefined): { si
 }
 
 /**
- * One request; resolves with the whole answer (any status) or rejects with a TransportError.
- * The body is read up to `maxBytes` and refused beyond (a declared Content-Length over it is
- * refused before reading).
+ * One request; resolves with the whole answer (any status, redirects not followed) or rejects
+ * with a TransportError. The body is read up to `maxBytes` and refused beyond (a declared
+ * Content-Length over it is refused before reading).
  */
 export async function request (url: URL | string, opts: RequestOptions): Promise<HttpResponse> {
   const u = typeof url === 'string' ? new URL(url) : url;
   const total = opts.totalTimeoutMs ?? opts.headersTimeoutMs + opts.bodyTimeoutMs;
   const d = deadline(total, opts.signal);
   try {
-    const res = await undiciRequest(u, {
-      method: opts.method ?? 'GET',
-      headers: opts.headers ?? {},
-      body: opts.body,
-      ...(opts.dispatcher !== undefined ? { dispatcher: opts.dispatcher } : {}),
-      headersTimeout: opts.headersTimeoutMs,
-      bodyTimeout: opts.bodyTimeoutMs,
-      signal: d.signal
-    });
-    const declared = Number(res.headers['content-length']);
-    if (Number.isFinite(declared) && declared > opts.maxBytes) {
-      discard(res.body);
-      throw tooLarge(u, opts.maxBytes, res.statusCode);
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of res.body) {
-      const b = chunk as Buffer;
-      size += b.length;
-      if (size > opts.maxBytes) {
-        discard(res.body);
-        throw tooLarge(u, opts.maxBytes, res.statusCode);
-      }
-      chunks.push(b);
-    }
-    return { status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) };
+    return opts.dispatcher !== undefined
+      ? await viaAgent(u, opts, opts.dispatcher, d.signal)
+      : await viaNodeHttp(u, opts, d.signal);
   } catch (err) {
     throw toTransportError(err, u, {
       ...(d.state.timedOut ? { timedOut: `${total} ms` } : {}),
@@ -257,6 +248,85 @@ export async function request (url: URL | string, opts: RequestOptions): Promise
   } finally {
     d.clear();
   }
+}
+
+async function viaAgent (u: URL, opts: RequestOptions, dispatcher: Dispatcher, signal: AbortSignal): Promise<HttpResponse> {
+  const res = await undici().request(u, {
+    method: opts.method ?? 'GET',
+    headers: opts.headers ?? {},
+    body: opts.body,
+    dispatcher,
+    headersTimeout: opts.headersTimeoutMs,
+    bodyTimeout: opts.bodyTimeoutMs,
+    signal
+  });
+  const declared = Number(res.headers['content-length']);
+  if (Number.isFinite(declared) && declared > opts.maxBytes) {
+    discard(res.body);
+    throw tooLarge(u, opts.maxBytes, res.statusCode);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res.body) {
+    const b = chunk as Buffer;
+    size += b.length;
+    if (size > opts.maxBytes) {
+      discard(res.body);
+      throw tooLarge(u, opts.maxBytes, res.statusCode);
+    }
+    chunks.push(b);
+  }
+  return { status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) };
+}
+
+/** A one-off connection (no keep-alive, nothing left open): for a process that makes one call. */
+async function viaNodeHttp (u: URL, opts: RequestOptions, signal: AbortSignal): Promise<HttpResponse> {
+  const send = u.protocol === 'https:' ? https.request : http.request;
+  const headers: Record<string, string> = { ...opts.headers };
+  if (opts.body !== undefined) headers['content-length'] = String(Buffer.byteLength(opts.body));
+  return await new Promise<HttpResponse>((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const fail = (err: unknown): void => { clearTimeout(timer); reject(err); };
+    const arm = (phase: 'headers' | 'body', ms: number): void => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        req.destroy(Object.assign(new Error(phase), { code: phase === 'headers' ? 'UND_ERR_HEADERS_TIMEOUT' : 'UND_ERR_BODY_TIMEOUT' }));
+      }, ms);
+    };
+    const req = send(u, { method: opts.method ?? 'GET', headers, signal, agent: false }, (res) => {
+      arm('body', opts.bodyTimeoutMs);
+      const status = res.statusCode ?? 0;
+      const declared = Number(res.headers['content-length']);
+      if (Number.isFinite(declared) && declared > opts.maxBytes) {
+        fail(tooLarge(u, opts.maxBytes, status));
+        req.destroy();
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (c: Buffer) => {
+        arm('body', opts.bodyTimeoutMs);
+        size += c.length;
+        if (size > opts.maxBytes) {
+          fail(tooLarge(u, opts.maxBytes, status));
+          req.destroy();
+          return;
+        }
+        chunks.push(c);
+      });
+      res.on('end', () => {
+        clearTimeout(timer);
+        resolve({ status, headers: res.headers, body: Buffer.concat(chunks) });
+      });
+      res.on('error', fail);
+      res.on('close', () => {
+        if (!res.complete) fail(Object.assign(new Error('connection lost'), { code: 'UND_ERR_SOCKET' }));
+      });
+    });
+    arm('headers', opts.headersTimeoutMs);
+    req.on('error', fail);
+    req.end(opts.body);
+  });
 }
 
 export interface RetryOptions<T> {
@@ -325,7 +395,7 @@ export async function openLineStream (url: URL | string, opts: StreamOptions): P
   const d = deadline(undefined, opts.signal);
   let res: Dispatcher.ResponseData;
   try {
-    res = await undiciRequest(u, {
+    res = await undici().request(u, {
       method: 'GET',
       headers: opts.headers ?? {},
       ...(opts.dispatcher !== undefined ? { dispatcher: opts.dispatcher } : {}),

@@ -33,7 +33,8 @@ async function serve (t: { teardown: (fn: () => unknown) => void }, handler: Han
   return { url: `${tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}/`, sockets };
 }
 
-const base: RequestOptions = { headersTimeoutMs: 5000, bodyTimeoutMs: 5000, maxBytes: 1024 };
+const baseOpts: RequestOptions = { headersTimeoutMs: 5000, bodyTimeoutMs: 5000, maxBytes: 1024 };
+const base = baseOpts;
 
 async function failure (p: Promise<unknown>): Promise<TransportError> {
   try {
@@ -55,7 +56,17 @@ async function closedPort (): Promise<number> {
   return port;
 }
 
-t.test('an answer is read whole: status, headers and body, with the request body and headers sent', async (t) => {
+// every request test runs on both engines: an undici Agent, and the one-off node:http connection (no Agent)
+const engines: Array<[string, () => RequestOptions['dispatcher']]> = [
+  ['undici Agent', () => createAgent()],
+  ['no Agent (node:http)', () => undefined]
+];
+
+for (const [engine, dispatcherOf] of engines) {
+t.test(`${engine}: an answer is read whole: status, headers and body, with the request body and headers sent`, async (t) => {
+  const dispatcher = dispatcherOf();
+  if (dispatcher !== undefined) t.teardown(async () => { await dispatcher.destroy(); });
+  const base = { ...baseOpts, ...(dispatcher !== undefined ? { dispatcher } : {}) };
   let seen: { method?: string, type?: string, body?: string } = {};
   const { url } = await serve(t, (req, res) => {
     let body = '';
@@ -73,7 +84,10 @@ t.test('an answer is read whole: status, headers and body, with the request body
   t.same(seen, { method: 'POST', type: 'text/plain', body: 'hello' });
 });
 
-t.test('timeouts: no headers, a stalled body, and a body that drips past the total', async (t) => {
+t.test(`${engine}: timeouts: no headers, a stalled body, and a body that drips past the total`, async (t) => {
+  const dispatcher = dispatcherOf();
+  if (dispatcher !== undefined) t.teardown(async () => { await dispatcher.destroy(); });
+  const base = { ...baseOpts, ...(dispatcher !== undefined ? { dispatcher } : {}) };
   const { url } = await serve(t, (req, res) => {
     if (req.url === '/silent') return; // never answers
     if (req.url === '/stall') {
@@ -96,7 +110,10 @@ t.test('timeouts: no headers, a stalled body, and a body that drips past the tot
   t.match(total.message, /did not answer within 200 ms/);
 });
 
-t.test('the size cap: a declared or streamed body over maxBytes is refused, not buffered', async (t) => {
+t.test(`${engine}: the size cap: a declared or streamed body over maxBytes is refused, not buffered`, async (t) => {
+  const dispatcher = dispatcherOf();
+  if (dispatcher !== undefined) t.teardown(async () => { await dispatcher.destroy(); });
+  const base = { ...baseOpts, ...(dispatcher !== undefined ? { dispatcher } : {}) };
   let endlessClosed = false;
   const { url } = await serve(t, (req, res) => {
     if (req.url === '/declared') {
@@ -128,20 +145,26 @@ t.test('the size cap: a declared or streamed body over maxBytes is refused, not 
   t.ok(endlessClosed, 'the connection of the endless answer was dropped');
 });
 
-t.test('connection refused: a stable code and the system code as detail', async (t) => {
+t.test(`${engine}: connection refused: a stable code and the system code as detail`, async (t) => {
+  const dispatcher = dispatcherOf();
+  if (dispatcher !== undefined) t.teardown(async () => { await dispatcher.destroy(); });
+  const base = { ...baseOpts, ...(dispatcher !== undefined ? { dispatcher } : {}) };
   const port = await closedPort();
   const err = await failure(request(`http://127.0.0.1:${port}/`, base));
   t.match(err, { code: 'HTTP_CONNECTION_REFUSED', detail: 'ECONNREFUSED' });
   t.match(err.message, `http://127.0.0.1:${port} refused the connection`);
 });
 
-t.test('a caller signal cancels with HTTP_ABORTED', async (t) => {
+t.test(`${engine}: a caller signal cancels with HTTP_ABORTED`, async (t) => {
   const { url } = await serve(t, () => {});
+  const dispatcher = dispatcherOf();
+  if (dispatcher !== undefined) t.teardown(async () => { await dispatcher.destroy(); });
   const ac = new AbortController();
-  const p = request(url, { ...base, signal: ac.signal });
+  const p = request(url, { ...base, ...(dispatcher !== undefined ? { dispatcher } : {}), signal: ac.signal });
   setTimeout(() => ac.abort(), 50);
   t.match(await failure(p), { code: 'HTTP_ABORTED' });
 });
+}
 
 t.test('retry: attempts are counted, backoff doubles, and only retryable outcomes are retried', async (t) => {
   const slept: number[] = [];
@@ -225,7 +248,7 @@ t.test('TLS: a private CA, insecure, client certificates', async (t) => {
   t.equal(await get({ ca: [ca], cert: clientCert, key: clientKey }), 'credbroker', 'the client certificate is presented');
   t.equal(pool.size, 5, 'one Agent per profile');
 
-  // the default (global) dispatcher verifies against the system roots only
+  // without an Agent the server is verified against the system roots only
   t.match(await failure(request(url, base)), { code: 'HTTP_TLS_ERROR' });
 });
 

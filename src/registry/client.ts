@@ -6,6 +6,7 @@ import type { Dispatcher } from 'undici';
 import type { Metrics } from '../metrics.js';
 import type { TokenType } from './token-type.js';
 import { AgentPool, TransportError, request as httpRequest, type HttpResponse, type TlsProfile } from '../transport/http-client.js';
+import { RateLimiter, type Clock } from './rate-limiter.js';
 
 export interface RegistryEndpointOptions {
   apiUrl: string
@@ -122,45 +123,7 @@ export function parseWwwAuthenticate (header: string): Challenge[] {
   return out;
 }
 
-export interface Clock { now: () => number, sleep: (ms: number) => Promise<void> }
-
-const realClock: Clock = {
-  now: () => performance.now(),
-  sleep: async (ms) => { await new Promise((resolve) => setTimeout(resolve, ms)); }
-};
-
-/** Token bucket of `limit` requests per second with a burst of `limit`. */
-export class RateLimiter {
-  private tokens: number;
-  private last: number;
-  private queue: Promise<void> = Promise.resolve();
-
-  constructor (readonly limit: number, private readonly clock: Clock = realClock) {
-    this.tokens = limit;
-    this.last = clock.now();
-  }
-
-  /** Resolves when a request may be sent; callers are served in order. */
-  async take (): Promise<void> {
-    if (this.limit <= 0) return;
-    const turn = this.queue.then(async () => {
-      this.refill();
-      if (this.tokens < 1) {
-        await this.clock.sleep(((1 - this.tokens) / this.limit) * 1000);
-        this.refill();
-      }
-      this.tokens -= 1;
-    });
-    this.queue = turn.catch(() => {});
-    await turn;
-  }
-
-  private refill (): void {
-    const now = this.clock.now();
-    this.tokens = Math.min(this.limit, this.tokens + ((now - this.last) / 1000) * this.limit);
-    this.last = now;
-  }
-}
+export { RateLimiter, type Clock } from './rate-limiter.js';
 
 const limiters = new Map<string, RateLimiter>();
 const MAX_LIMITERS = 1000;

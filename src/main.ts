@@ -1,6 +1,7 @@
 // The process: settings, logger, listen, signals. Everything else is buildApp().
 import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.js';
+import { UsageError } from './config/argv.js';
 import { loadSettings, type Settings } from './config/settings.js';
 import { ConfigError } from './errors.js';
 import { createLogger } from './logger.js';
@@ -12,6 +13,10 @@ export async function serve (argv: string[]): Promise<void> {
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`credbroker: invalid configuration: ${err.message}\n`);
+      process.exit(2);
+    }
+    if (err instanceof UsageError) {
+      process.stderr.write(`credbroker: ${err.message}; see credbroker --help\n`);
       process.exit(2);
     }
     throw err;

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The credbroker command: `serve` (default), `validate <spec>`, `test <image>`.
 import { buildApp } from '../app.js';
-import { SETTINGS, loadSettings, parseFlags } from '../config/settings.js';
+import { COMMON_FLAGS, UsageError, parseArgv } from '../config/argv.js';
+import { SETTINGS, SETTING_FLAGS, flagOfEnv, loadSettings, parseFlags, shownDefault } from '../config/settings.js';
 import { formatReference, parseCredentialSpec } from '../credentials/reference.js';
 import { ConfigError, isCodedError } from '../errors.js';
 import { serve } from '../main.js';
@@ -17,16 +18,18 @@ Usage:
   credbroker test <image> [--credentials <spec>] [--setting value ...]
                                              which registry and source serve <image>, then prove them
                                              against the registry (like argocd-image-updater test)
-  credbroker <command> --help                help on a command
+  credbroker <command> -h, --help            help on a command
+  credbroker -V, --version                   the version
 
-Every setting is an environment variable and a --kebab-case flag (flags win):
-${SETTINGS.map((s) => `  --${s.env.toLowerCase().replace(/_/g, '-').padEnd(28)} ${s.env}${s.default !== undefined ? ` (default ${s.default})` : ''}: ${s.help}`).join('\n')}
+Every setting is an environment variable and a --kebab-case flag (flags win;
+--flag value and --flag=value both work):
+${SETTINGS.map((s) => `  --${flagOfEnv(s.env).padEnd(30)} ${s.env} (default ${shownDefault(s)}): ${s.help}`).join('\n')}
 `;
 
 const HELP: Record<string, string> = {
   serve: `credbroker serve [--setting value ...]
 
-Runs the HTTP service. With no cluster and no settings it comes up in local mode on
+Runs the HTTP service (the default command). With no cluster and no settings it comes up in local mode on
 ./examples (registries.conf and Secret manifests). See \`credbroker --help\` for settings.
 `,
   validate: `credbroker validate <spec>
@@ -47,15 +50,25 @@ Exit 0 when the registry accepted the credentials, 1 when not, 2 on bad input.
 `
 };
 
+const COMMANDS = ['serve', 'validate', 'test'] as const;
+type Command = typeof COMMANDS[number];
+
+/** Each command's flags: the settings where it runs the service's code, its own, -h and -V. */
+const FLAGS = {
+  serve: { ...SETTING_FLAGS, ...COMMON_FLAGS },
+  validate: { ...COMMON_FLAGS, 'registry-prefix': { type: 'boolean' } },
+  test: { ...SETTING_FLAGS, ...COMMON_FLAGS, credentials: { type: 'string' } }
+} as const;
+
 function print (text: string): void { process.stdout.write(text.endsWith('\n') ? text : `${text}\n`); }
 function fail (text: string): void { process.stderr.write(`credbroker: ${text}\n`); }
 
 async function validate (args: string[]): Promise<number> {
   // --registry-prefix is accepted and ignored: the <prefix>=<spec> form always is
-  const positional = args.filter((a) => !a.startsWith('--'));
-  if (positional.length !== 1) { fail('validate takes exactly one credential reference'); return 2; }
+  const { positionals } = parseArgv(args, FLAGS.validate);
+  if (positionals.length !== 1) throw new UsageError('validate takes exactly one credential reference');
   try {
-    const parsed = parseCredentialSpec(positional[0] as string, { allowRegistryPrefix: true });
+    const parsed = parseCredentialSpec(positionals[0] as string, { allowRegistryPrefix: true });
     print(JSON.stringify({ valid: true, canonical: formatReference(parsed.reference), ...(parsed.prefix !== undefined ? { prefix: parsed.prefix } : {}), reference: parsed.reference }, null, 2));
     return 0;
   } catch (err) {
@@ -65,17 +78,12 @@ async function validate (args: string[]): Promise<number> {
 }
 
 async function test (args: string[]): Promise<number> {
-  let credentials: string | undefined;
-  const rest: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    if (args[i] === '--credentials') { credentials = args[++i]; continue; }
-    rest.push(args[i] as string);
-  }
-  const { values, rest: positional } = parseFlags(rest);
-  if (positional.length !== 1) { fail('test takes exactly one image reference'); return 2; }
+  const { values, rest: positional, extra } = parseFlags(args, { credentials: FLAGS.test.credentials });
+  const credentials = typeof extra.credentials === 'string' ? extra.credentials : undefined;
+  if (positional.length !== 1) throw new UsageError('test takes exactly one image reference');
   const image = positional[0] as string;
   // one-shot, with the authority of whoever runs it, as `argocd-image-updater test`
-  const settings = { ...loadSettings({ argv: Object.entries(values).flatMap(([k, v]) => [`--${k.toLowerCase().replace(/_/g, '-')}`, v]) }), authMode: 'none' as const, authPolicyPath: undefined };
+  const settings = { ...loadSettings({ env: { ...process.env, ...values } }), authMode: 'none' as const, authPolicyPath: undefined };
   const app = await buildApp({ settings });
   try {
     const body = { image, ...(credentials !== undefined ? { credentials } : {}) };
@@ -109,26 +117,35 @@ async function test (args: string[]): Promise<number> {
   }
 }
 
+function isCommand (word: string | undefined): word is Command {
+  return (COMMANDS as readonly string[]).includes(word ?? '');
+}
+
 export async function main (argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
-  const command = first === undefined || first.startsWith('--') ? 'serve' : first;
-  const args = command === first ? rest : argv;
-  if (command === 'help' || (command === 'serve' && args.includes('--help') && first !== 'serve')) { print(USAGE); return 0; }
-  if (args.includes('--help') || args.includes('-h')) {
-    const help = own(HELP, command);
-    if (help === undefined) { fail(`unknown command "${command}"`); print(USAGE); return 2; }
-    print(help);
-    return 0;
+  if (first === 'help') { print(USAGE); return 0; }
+  if (first === 'version') { print(`credbroker ${VERSION}`); return 0; }
+  if (first !== undefined && !first.startsWith('-') && !isCommand(first)) {
+    fail(`unknown command "${first}"; see credbroker --help`);
+    return 2;
   }
+  const command: Command = isCommand(first) ? first : 'serve';
+  const args = isCommand(first) ? rest : argv;
   try {
+    const { values, positionals } = parseArgv(args, FLAGS[command]);
+    if (values.version === true) { print(`credbroker ${VERSION}`); return 0; }
+    // `credbroker --help` is the whole usage; `credbroker <command> --help` that command's
+    if (values.help === true) { print(isCommand(first) ? HELP[command] as string : USAGE); return 0; }
     switch (command) {
-      case 'serve': await serve(args); return -1;
+      case 'serve':
+        if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0] ?? ''}"`);
+        await serve(args);
+        return -1;
       case 'validate': return await validate(args);
       case 'test': return await test(args);
-      case 'version': print(VERSION); return 0;
-      default: fail(`unknown command "${command}"; see credbroker --help`); return 2;
     }
   } catch (err) {
+    if (err instanceof UsageError) { fail(`${err.message}; see credbroker ${isCommand(first) ? `${command} ` : ''}--help`); return 2; }
     if (err instanceof ConfigError) { fail(`invalid configuration: ${err.message}`); return 2; }
     fail(isCodedError(err) ? `${err.code}: ${err.message}` : (err as Error).message);
     return 1;

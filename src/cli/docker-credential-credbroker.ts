@@ -1,20 +1,25 @@
 #!/usr/bin/env node
 // docker-credential-credbroker: the docker-credential-helpers protocol (get, list, version),
 // answered by the credbroker service at CREDBROKER_URL; store and erase are refused.
-import { readFileSync } from 'node:fs';
+import { COMMON_FLAGS, UsageError, parseArgv } from '../config/argv.js';
+import { VERSION } from '../version.js';
 import { CliError, callService, readStdin, reportError, serviceError, serviceOptionsFromEnv } from './service-client.js';
 
 export const NOT_FOUND_MESSAGE = 'credentials not found in native keychain';
 const MAX_STDIN = 64 * 1024;
 const NAME = 'docker-credential-credbroker';
+const USAGE = `Usage: ${NAME} <get|list|version>
 
-function version (): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
-    if (typeof pkg.version === 'string') return pkg.version;
-  } catch {}
-  return 'unknown';
-}
+The docker credential-helper protocol, answered by the credbroker service:
+  get       read a registry host or URL on stdin, print {ServerURL, Username, Secret}
+  list      print the registries credbroker knows, as {server: username}
+  version   print the version
+store and erase are refused: credbroker is read-only.
+
+Environment: CREDBROKER_URL (default http://127.0.0.1:8080), CREDBROKER_TOKEN or
+CREDBROKER_TOKEN_FILE, CREDBROKER_TIMEOUT (default 10s).
+Flags: -h, --help  this text;  -V, --version  the version.
+`;
 
 function isCredentials (v: unknown): v is { ServerURL: string, Username: string, Secret: string } {
   if (v === null || typeof v !== 'object') return false;
@@ -68,23 +73,36 @@ async function list (): Promise<number> {
 }
 
 async function main (argv: string[]): Promise<number> {
-  const action = argv[0];
+  const { values, positionals } = parseArgv(argv, COMMON_FLAGS);
+  if (values.help === true) { process.stdout.write(USAGE); return 0; }
+  if (values.version === true) positionals.unshift('version');
+  if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1] ?? ''}"`);
+  const action = positionals[0];
   switch (action) {
     case 'get': return await get();
     case 'list': return await list();
     case 'version':
-      process.stdout.write(`${NAME} (credbroker) ${version()}\n`);
+      process.stdout.write(`${NAME} (credbroker) ${VERSION}\n`);
       return 0;
     case 'store':
     case 'erase':
       await readStdin(MAX_STDIN).catch(() => '');
       throw new CliError(`credbroker is read-only: ${action} is not supported; manage credentials in their source (Secret, registries.conf)`);
     default:
+      // the protocol's own answer to an unknown action: usage, exit 1 (docker-credential-helpers)
       throw new CliError(`usage: ${NAME} <get|list|version>`);
   }
 }
 
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
-  (err: unknown) => { reportError(err, NAME); process.exitCode = 1; }
+  (err: unknown) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`${NAME}: ${err.message}; see ${NAME} --help\n`);
+      process.exitCode = 2;
+      return;
+    }
+    reportError(err, NAME);
+    process.exitCode = 1;
+  }
 );

@@ -1,11 +1,23 @@
 #!/usr/bin/env node
 // credbroker-kubelet-provider: a kubelet credential provider plugin (credentialprovider.kubelet.k8s.io/v1)
 // that forwards the kubelet's CredentialProviderRequest to the credbroker service.
+import { COMMON_FLAGS, UsageError, parseArgv } from '../config/argv.js';
+import { VERSION } from '../version.js';
 import { CliError, callService, readStdin, serviceError, serviceOptionsFromEnv } from './service-client.js';
 
 const API_VERSION = 'credentialprovider.kubelet.k8s.io/v1';
 const MAX_STDIN = 1024 * 1024;
 const NAME = 'credbroker-kubelet-provider';
+const USAGE = `Usage: ${NAME} < CredentialProviderRequest
+
+A kubelet credential provider plugin (${API_VERSION}): reads the kubelet's
+CredentialProviderRequest on stdin, asks the credbroker service, prints the
+CredentialProviderResponse on stdout. Errors go to stderr only.
+
+Environment: CREDBROKER_URL (default http://127.0.0.1:8080), CREDBROKER_TOKEN or
+CREDBROKER_TOKEN_FILE, CREDBROKER_TIMEOUT (default 10s).
+Flags: -h, --help  this text;  -V, --version  the version.
+`;
 /** what Go's time.ParseDuration reads, as far as a cache duration goes */
 const GO_DURATION = /^(?:0|(?:[0-9]+(?:\.[0-9]+)?(?:h|m|s|ms|us|µs|ns))+)$/;
 
@@ -47,7 +59,10 @@ function checkResponse (v: unknown): Record<string, unknown> {
   };
 }
 
-async function main (): Promise<number> {
+async function main (argv: string[]): Promise<number> {
+  const { values } = parseArgv(argv, COMMON_FLAGS, { positionals: false });
+  if (values.help === true) { process.stdout.write(USAGE); return 0; }
+  if (values.version === true) { process.stdout.write(`${NAME} (credbroker) ${VERSION}\n`); return 0; }
   const input = await readStdin(MAX_STDIN);
   let request: Record<string, unknown> | undefined;
   try { request = object(JSON.parse(input)); } catch {}
@@ -76,9 +91,14 @@ async function main (): Promise<number> {
   return 0;
 }
 
-main().then(
+main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (err: unknown) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`${NAME}: ${err.message}; see ${NAME} --help\n`);
+      process.exitCode = 2;
+      return;
+    }
     // the kubelet reads stdout as the response: errors go to stderr only
     const message = err instanceof CliError ? err.message : 'unexpected failure';
     process.stderr.write(`${NAME}: ${message}\n`);

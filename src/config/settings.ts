@@ -1,9 +1,10 @@
-// Every setting of SPEC §2: environment variables, each also a --kebab-case flag (flags win).
+// Every setting (README "Settings"): environment variables, each also a --kebab-case flag (flags win).
 // Validated as a whole at start; the first bad value is reported as one line naming it.
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../errors.js';
+import { UsageError, parseArgv, type FlagOptions, type ParsedArgv } from './argv.js';
 import { parseDuration } from './duration.js';
 
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -54,31 +55,36 @@ export interface Settings {
   shutdownDelayMs: number
 }
 
-interface SettingDef {
+export interface SettingDef {
   env: string
+  /** the value used when the setting is unset; the only place it is written */
   default?: string
+  /** what the README and --help say the default is, where it depends on the mode */
+  shown?: string
+  /** a bare `--flag` means true */
+  boolean?: true
   help: string
 }
 
-/** The table of settings, in SPEC order; also drives --help and the README. */
-export const SETTINGS: SettingDef[] = [
+/** The table of settings: drives loading, the flags, --help, and the README's settings table (tested). */
+export const SETTINGS: readonly SettingDef[] = [
   { env: 'HOST', default: '0.0.0.0', help: 'listen address' },
   { env: 'PORT', default: '8080', help: 'listen port' },
-  { env: 'REGISTRIES_CONF_PATH', default: '/app/config/registries.conf (./examples/registries.conf in local mode)', help: 'registries.conf, reloaded on change' },
+  { env: 'REGISTRIES_CONF_PATH', default: '/app/config/registries.conf', shown: '/app/config/registries.conf (./examples/registries.conf in local mode)', help: 'registries.conf, reloaded on change; a missing file is an empty configuration (with a warning at start naming the path)' },
   { env: 'KUBE_MODE', default: 'auto', help: 'in-cluster, kubeconfig, local or auto' },
-  { env: 'KUBECONFIG', default: '~/.kube/config', help: 'kubeconfig file for KUBE_MODE=kubeconfig' },
-  { env: 'LOCAL_SECRETS_DIR', default: './examples/secrets', help: 'folder of Secret manifests (local mode)' },
-  { env: 'POD_NAMESPACE', default: 'the pod namespace file, else argocd', help: "the service's own namespace" },
-  { env: 'SECRET_NAMESPACES', default: 'POD_NAMESPACE', help: 'comma list of namespaces whose Secrets may be read, or *' },
+  { env: 'KUBECONFIG', shown: '~/.kube/config', help: 'kubeconfig file for KUBE_MODE=kubeconfig' },
+  { env: 'LOCAL_SECRETS_DIR', shown: './examples/secrets', help: 'folder of Secret manifests (local mode)' },
+  { env: 'POD_NAMESPACE', default: 'argocd', shown: 'the pod namespace file, else argocd', help: "the service's own namespace" },
+  { env: 'SECRET_NAMESPACES', shown: 'POD_NAMESPACE', help: 'comma list of namespaces whose Secrets may be read, or *' },
   { env: 'APPLICATIONS_API', default: 'kubernetes', help: 'where Argo CD Applications are read: kubernetes or argocd' },
   { env: 'ARGOCD_SERVER', default: 'argocd-server.argocd', help: 'Argo CD API address (host[:port])' },
   { env: 'ARGOCD_TOKEN', help: 'Argo CD API token' },
   { env: 'ARGOCD_TOKEN_FILE', help: 'file holding the Argo CD API token, re-read on change' },
-  { env: 'ARGOCD_PLAINTEXT', default: 'false', help: 'use http for the Argo CD API' },
-  { env: 'ARGOCD_INSECURE', default: 'false', help: 'skip TLS verification of the Argo CD API' },
+  { env: 'ARGOCD_PLAINTEXT', default: 'false', boolean: true, help: 'use http for the Argo CD API' },
+  { env: 'ARGOCD_INSECURE', default: 'false', boolean: true, help: 'skip TLS verification of the Argo CD API' },
   { env: 'ARGOCD_CA_FILE', help: 'extra CA bundle for the Argo CD API' },
-  { env: 'AUTH_MODE', default: 'kubernetes in-cluster, else none', help: 'caller authentication: kubernetes, static or none' },
-  { env: 'AUTH_ALLOW_NONE_IN_CLUSTER', default: 'false', help: 'allow AUTH_MODE=none when running in-cluster' },
+  { env: 'AUTH_MODE', shown: 'kubernetes in-cluster, else none', help: 'caller authentication: kubernetes, static or none' },
+  { env: 'AUTH_ALLOW_NONE_IN_CLUSTER', default: 'false', boolean: true, help: 'allow AUTH_MODE=none when running in-cluster' },
   { env: 'AUTH_AUDIENCES', default: 'credbroker', help: 'audiences required of caller tokens (comma list)' },
   { env: 'AUTH_TOKENS_FILE', help: 'static mode: YAML tokens: [{name, sha256}]' },
   { env: 'AUTH_POLICY_PATH', help: 'authorization policy, reloaded on change' },
@@ -90,64 +96,106 @@ export const SETTINGS: SettingDef[] = [
   { env: 'CACHE_MAX_STALE', default: '5m', help: 'how long cached credentials may be served when their source is unreachable' },
   { env: 'LOG_LEVEL', default: 'info', help: 'pino level: fatal, error, warn, info, debug, trace, silent' },
   { env: 'LOG_PRETTY', default: 'auto', help: 'human-readable logs: auto (on a terminal, when pino-pretty is installed), true or false' },
-  { env: 'OVERLOAD_MAX_EVENT_LOOP_DELAY', default: '200ms', help: 'above this mean event-loop delay, requests get 503 OVERLOADED with Retry-After; 0 turns it off' },
+  { env: 'OVERLOAD_MAX_EVENT_LOOP_DELAY', default: '200ms', help: 'above this mean event-loop delay, requests get 503 `OVERLOADED` with `Retry-After`; 0 turns it off' },
   { env: 'SHUTDOWN_DELAY', default: '10s', help: 'longest wait for in-flight requests at shutdown' }
 ];
 
+const BY_ENV = new Map(SETTINGS.map((s) => [s.env, s]));
+
+/** What the README and --help show as a setting's default ("—" when it has none). */
+export function shownDefault (s: SettingDef): string {
+  return s.shown ?? s.default ?? '—';
+}
+
+/** The table's default of a setting that has one. */
+function dflt (name: string): string {
+  const d = BY_ENV.get(name)?.default;
+  if (d === undefined) throw new Error(`setting ${name} has no default in the table`);
+  return d;
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export function flagOfEnv (env: string): string {
+  return env.toLowerCase().replace(/_/g, '-');
+}
 
 export function envNameOfFlag (flag: string): string {
   return flag.replace(/^--/, '').replace(/-/g, '_').toUpperCase();
 }
 
-/** --kebab-case flags (`--port 9090` or `--port=9090`) into an env-shaped record. */
-export function parseFlags (argv: string[]): { values: Record<string, string>, rest: string[] } {
-  const known = new Set(SETTINGS.map((s) => s.env));
-  const values: Record<string, string> = {};
-  const rest: string[] = [];
+/** Every setting as a --kebab-case string flag, for parseArgv. */
+export const SETTING_FLAGS: FlagOptions = Object.fromEntries(SETTINGS.map((s) => [flagOfEnv(s.env), { type: 'string' as const }]));
+
+const BOOLEAN_FLAGS = new Set(SETTINGS.filter((s) => s.boolean === true).map((s) => `--${flagOfEnv(s.env)}`));
+const BOOL_WORD = /^(true|false|1|0|yes|no)$/i;
+
+/** A bare boolean setting flag means true; `--argocd-plaintext false` still reads as false. */
+function withBooleanValues (argv: string[]): string[] {
+  const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
-    if (!arg.startsWith('--') || arg === '--help') { rest.push(arg); continue; }
-    const eq = arg.indexOf('=');
-    const name = envNameOfFlag(eq === -1 ? arg : arg.slice(0, eq));
-    if (!known.has(name)) throw new ConfigError(arg.slice(0, eq === -1 ? undefined : eq), 'unknown flag');
-    if (eq !== -1) { values[name] = arg.slice(eq + 1); continue; }
+    if (arg === '--') { out.push(...argv.slice(i)); break; }
+    if (!BOOLEAN_FLAGS.has(arg)) { out.push(arg); continue; }
     const next = argv[i + 1];
-    if (next === undefined || next.startsWith('--')) {
-      values[name] = 'true';
-    } else {
-      values[name] = next;
-      i++;
-    }
+    if (next !== undefined && BOOL_WORD.test(next)) { out.push(`${arg}=${next}`); i++; } else out.push(`${arg}=true`);
   }
-  return { values, rest };
+  return out;
 }
 
-function bool (name: string, v: string | undefined, dflt: boolean): boolean {
-  if (v === undefined || v === '') return dflt;
+/** The setting flags set on a parsed command line, as an env-shaped record. */
+export function settingValues (values: ParsedArgv['values']): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const s of SETTINGS) {
+    const v = values[flagOfEnv(s.env)];
+    if (typeof v === 'string') out[s.env] = v;
+  }
+  return out;
+}
+
+/**
+ * The setting flags plus a command's own `extra` flags (`--port 9090` or `--port=9090`);
+ * throws UsageError on an unknown flag or a missing value.
+ */
+export function parseFlags (argv: string[], extra: FlagOptions = {}): { values: Record<string, string>, rest: string[], extra: ParsedArgv['values'] } {
+  const parsed = parseArgv(withBooleanValues(argv), { ...SETTING_FLAGS, ...extra });
+  const own: ParsedArgv['values'] = {};
+  for (const k of Object.keys(extra)) if (parsed.values[k] !== undefined) own[k] = parsed.values[k];
+  return { values: settingValues(parsed.values), rest: parsed.positionals, extra: own };
+}
+
+/** An env value, or the table's default when it is unset or empty. */
+function get (env: Record<string, string | undefined>, name: string): string {
+  const v = env[name];
+  return v === undefined || v === '' ? dflt(name) : v;
+}
+
+function bool (env: Record<string, string | undefined>, name: string): boolean {
+  const v = get(env, name);
   if (/^(true|1|yes)$/i.test(v)) return true;
   if (/^(false|0|no)$/i.test(v)) return false;
   throw new ConfigError(name, `must be true or false, got "${v}"`);
 }
 
-function int (name: string, v: string | undefined, dflt: number, min: number, max: number): number {
-  if (v === undefined || v === '') return dflt;
+function int (env: Record<string, string | undefined>, name: string, min: number, max: number): number {
+  const v = get(env, name);
   if (!/^\d+$/.test(v)) throw new ConfigError(name, `must be an integer, got "${v}"`);
   const n = Number(v);
   if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
   return n;
 }
 
-function duration (name: string, v: string | undefined, dflt: string): number {
+function duration (env: Record<string, string | undefined>, name: string): number {
   try {
-    return parseDuration(v === undefined || v === '' ? dflt : v);
+    return parseDuration(get(env, name));
   } catch (err) {
     throw new ConfigError(name, (err as Error).message);
   }
 }
 
-function oneOf<T extends string> (name: string, v: string | undefined, dflt: T, allowed: readonly T[]): T {
-  if (v === undefined || v === '') return dflt;
+function oneOf<T extends string> (env: Record<string, string | undefined>, name: string, allowed: readonly T[], fallback?: T): T {
+  const raw = env[name];
+  const v = raw === undefined || raw === '' ? (fallback ?? dflt(name)) : raw;
   if (!(allowed as readonly string[]).includes(v)) {
     throw new ConfigError(name, `must be one of ${allowed.join(', ')}, got "${v}"`);
   }
@@ -171,12 +219,19 @@ export interface LoadOptions {
 
 /** Build Settings from env and flags; throws ConfigError naming the first bad setting. */
 export function loadSettings (opts: LoadOptions = {}): Settings {
-  const flags = parseFlags(opts.argv ?? []).values;
+  let flags: Record<string, string>;
+  try {
+    flags = parseFlags(opts.argv ?? []).values;
+  } catch (err) {
+    // a bad flag is reported like a bad setting: one line naming it
+    if (err instanceof UsageError) throw new ConfigError(err.flag ?? 'command line', err.message.replace(`${err.flag ?? ''} `, '').replace(` ${err.flag ?? ''}`, ''));
+    throw err;
+  }
   const env: Record<string, string | undefined> = { ...(opts.env ?? process.env), ...flags };
   const cwd = opts.cwd ?? process.cwd();
   const saDir = opts.serviceAccountDir ?? SERVICE_ACCOUNT_DIR;
 
-  const kubeModeSetting = oneOf('KUBE_MODE', env.KUBE_MODE, 'auto', ['auto', 'in-cluster', 'kubeconfig', 'local'] as const);
+  const kubeModeSetting = oneOf(env, 'KUBE_MODE', ['auto', 'in-cluster', 'kubeconfig', 'local'] as const);
   const kubeconfigPath = env.KUBECONFIG !== undefined && env.KUBECONFIG !== ''
     ? env.KUBECONFIG.split(':')[0]
     : join(homedir(), '.kube', 'config');
@@ -194,7 +249,7 @@ export function loadSettings (opts: LoadOptions = {}): Settings {
     try {
       podNamespace = readFileSync(join(saDir, 'namespace'), 'utf8').trim();
     } catch {
-      podNamespace = 'argocd';
+      podNamespace = dflt('POD_NAMESPACE');
     }
   }
   if (!DNS_LABEL.test(podNamespace)) throw new ConfigError('POD_NAMESPACE', `"${podNamespace}" is not a namespace name`);
@@ -213,9 +268,8 @@ export function loadSettings (opts: LoadOptions = {}): Settings {
     }
   }
 
-  const authMode = oneOf('AUTH_MODE', env.AUTH_MODE, kubeMode === 'in-cluster' ? 'kubernetes' : 'none',
-    ['kubernetes', 'static', 'none'] as const);
-  const authAllowNoneInCluster = bool('AUTH_ALLOW_NONE_IN_CLUSTER', env.AUTH_ALLOW_NONE_IN_CLUSTER, false);
+  const authMode = oneOf(env, 'AUTH_MODE', ['kubernetes', 'static', 'none'] as const, kubeMode === 'in-cluster' ? 'kubernetes' : 'none');
+  const authAllowNoneInCluster = bool(env, 'AUTH_ALLOW_NONE_IN_CLUSTER');
   if (authMode === 'none' && kubeMode === 'in-cluster' && !authAllowNoneInCluster) {
     throw new ConfigError('AUTH_MODE', 'none is refused in-cluster; set AUTH_ALLOW_NONE_IN_CLUSTER=true to force it');
   }
@@ -223,23 +277,23 @@ export function loadSettings (opts: LoadOptions = {}): Settings {
   if (authMode === 'static' && authTokensFile === undefined) {
     throw new ConfigError('AUTH_TOKENS_FILE', 'required when AUTH_MODE=static');
   }
-  const authAudiences = env.AUTH_AUDIENCES === undefined ? ['credbroker'] : list(env.AUTH_AUDIENCES);
+  const authAudiences = list(env.AUTH_AUDIENCES ?? dflt('AUTH_AUDIENCES'));
   if (authAudiences.length === 0) throw new ConfigError('AUTH_AUDIENCES', 'must name at least one audience');
 
-  const logLevel = oneOf('LOG_LEVEL', env.LOG_LEVEL, 'info', LOG_LEVELS);
+  const logLevel = oneOf(env, 'LOG_LEVEL', LOG_LEVELS);
 
-  const argocdServer = env.ARGOCD_SERVER || 'argocd-server.argocd';
+  const argocdServer = get(env, 'ARGOCD_SERVER');
   if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$/.test(argocdServer) && !/^\[[0-9a-fA-F:]+\](:\d{1,5})?$/.test(argocdServer)) {
     throw new ConfigError('ARGOCD_SERVER', `must be host[:port], got "${argocdServer}"`);
   }
 
   const registriesDefault = kubeMode === 'local' && env.REGISTRIES_CONF_PATH === undefined
     ? join(cwd, 'examples', 'registries.conf')
-    : '/app/config/registries.conf';
+    : dflt('REGISTRIES_CONF_PATH');
 
   return {
-    host: env.HOST || '0.0.0.0',
-    port: int('PORT', env.PORT, 8080, 0, 65535),
+    host: get(env, 'HOST'),
+    port: int(env, 'PORT', 0, 65535),
     registriesConfPath: env.REGISTRIES_CONF_PATH || registriesDefault,
     kubeMode,
     kubeModeSetting,
@@ -248,27 +302,27 @@ export function loadSettings (opts: LoadOptions = {}): Settings {
     localSecretsDir: env.LOCAL_SECRETS_DIR || join(cwd, 'examples', 'secrets'),
     podNamespace,
     secretNamespaces,
-    applicationsApi: oneOf('APPLICATIONS_API', env.APPLICATIONS_API, 'kubernetes', ['kubernetes', 'argocd'] as const),
+    applicationsApi: oneOf(env, 'APPLICATIONS_API', ['kubernetes', 'argocd'] as const),
     argocdServer,
     argocdToken: env.ARGOCD_TOKEN || undefined,
     argocdTokenFile: env.ARGOCD_TOKEN_FILE || undefined,
-    argocdPlaintext: bool('ARGOCD_PLAINTEXT', env.ARGOCD_PLAINTEXT, false),
-    argocdInsecure: bool('ARGOCD_INSECURE', env.ARGOCD_INSECURE, false),
+    argocdPlaintext: bool(env, 'ARGOCD_PLAINTEXT'),
+    argocdInsecure: bool(env, 'ARGOCD_INSECURE'),
     argocdCaFile: env.ARGOCD_CA_FILE || undefined,
     authMode,
     authAllowNoneInCluster,
     authAudiences,
     authTokensFile,
     authPolicyPath: env.AUTH_POLICY_PATH || undefined,
-    rateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', env.RATE_LIMIT_PER_MINUTE, 600, 0, 1_000_000),
-    annotationSources: oneOf('ANNOTATION_SOURCES', env.ANNOTATION_SOURCES, 'secrets', ['secrets', 'all'] as const),
-    extTimeoutMs: duration('EXT_TIMEOUT', env.EXT_TIMEOUT, '10s'),
-    extMaxOutputBytes: int('EXT_MAX_OUTPUT', env.EXT_MAX_OUTPUT, 65536, 1, 16 * 1024 * 1024),
-    cacheMaxStaleMs: duration('CACHE_MAX_STALE', env.CACHE_MAX_STALE, '5m'),
-    cacheMaxEntries: int('CACHE_MAX_ENTRIES', env.CACHE_MAX_ENTRIES, 10_000, 1, 10_000_000),
+    rateLimitPerMinute: int(env, 'RATE_LIMIT_PER_MINUTE', 0, 1_000_000),
+    annotationSources: oneOf(env, 'ANNOTATION_SOURCES', ['secrets', 'all'] as const),
+    extTimeoutMs: duration(env, 'EXT_TIMEOUT'),
+    extMaxOutputBytes: int(env, 'EXT_MAX_OUTPUT', 1, 16 * 1024 * 1024),
+    cacheMaxStaleMs: duration(env, 'CACHE_MAX_STALE'),
+    cacheMaxEntries: int(env, 'CACHE_MAX_ENTRIES', 1, 10_000_000),
     logLevel,
-    logPretty: oneOf('LOG_PRETTY', env.LOG_PRETTY, 'auto', ['auto', 'true', 'false'] as const),
-    overloadMaxEventLoopDelayMs: duration('OVERLOAD_MAX_EVENT_LOOP_DELAY', env.OVERLOAD_MAX_EVENT_LOOP_DELAY, '200ms'),
-    shutdownDelayMs: duration('SHUTDOWN_DELAY', env.SHUTDOWN_DELAY, '10s')
+    logPretty: oneOf(env, 'LOG_PRETTY', ['auto', 'true', 'false'] as const),
+    overloadMaxEventLoopDelayMs: duration(env, 'OVERLOAD_MAX_EVENT_LOOP_DELAY'),
+    shutdownDelayMs: duration(env, 'SHUTDOWN_DELAY')
   };
 }

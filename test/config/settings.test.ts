@@ -1,7 +1,7 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { loadSettings, parseFlags, SETTINGS, type LoadOptions } from '../../src/config/settings.js';
+import { loadSettings, parseFlags, SETTINGS, shownDefault, type LoadOptions } from '../../src/config/settings.js';
 import { ConfigError } from '../../src/errors.js';
 import { tmpDir } from '../helpers/app.js';
 
@@ -153,7 +153,7 @@ t.test('flags win over the environment', async (t) => {
   t.equal(kinds.kubeMode, 'local');
   t.equal(loadSettings(local(d, {}, ['--annotation-sources', 'all'])).annotationSources, 'all', '--annotation-sources all');
   t.equal(loadSettings(local(d, { ANNOTATION_SOURCES: 'all' }, ['--annotation-sources=secrets'])).annotationSources, 'secrets');
-  t.same(parseFlags(['serve', '--port', '1', 'x']), { values: { PORT: '1' }, rest: ['serve', 'x'] });
+  t.same(parseFlags(['serve', '--port', '1', 'x']), { values: { PORT: '1' }, rest: ['serve', 'x'], extra: {} });
   // every documented setting has a flag
   for (const s of SETTINGS) {
     const flag = `--${s.env.toLowerCase().replace(/_/g, '-')}`;
@@ -222,4 +222,17 @@ t.test('a bad setting never echoes a secret-bearing neighbour', async (t) => {
   }
   const s = loadSettings(local(d, { ARGOCD_TOKEN: secret }));
   t.equal(s.argocdToken, secret, 'the token itself is loaded');
+});
+
+t.test('the README settings table lists every setting with the default the table gives', async (t) => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const start = readme.indexOf('### Settings');
+  t.ok(start >= 0, 'the README has a Settings section');
+  const section = readme.slice(start, readme.indexOf('\n#', start + 1));
+  const rows = new Map<string, string>();
+  for (const m of section.matchAll(/^\| `([A-Z0-9_]+)` \| (.*?) \| .* \|$/gm)) rows.set(m[1] as string, (m[2] as string).trim());
+  for (const s of SETTINGS) {
+    t.equal(rows.get(s.env), shownDefault(s), `${s.env}: README default`);
+  }
+  t.same([...rows.keys()], SETTINGS.map((s) => s.env), 'the README lists the settings of the table, in its order, and no other');
 });

@@ -163,7 +163,9 @@ function rssMB (pid) {
 async function cannon (base, requests, duration = DURATION, connections = CONNECTIONS, headers = {}) {
   const r = await autocannon({ url: base, connections, duration, requests: requests.map((q) => ({ ...q, headers: { ...headers, ...q.headers } })) });
   const bad = r.non2xx + r.errors + r.timeouts;
-  return { rps: Math.round(r.requests.average), p50: r.latency.p50, p99: r.latency.p99, bad };
+  // which answers were not 2xx (e.g. 503 OVERLOADED when the service sheds load)
+  const statuses = Object.fromEntries(Object.entries(r.statusCodeStats ?? {}).filter(([c]) => !c.startsWith('2')).map(([c, v]) => [c, v.count]));
+  return { rps: Math.round(r.requests.average), p50: r.latency.p50, p99: r.latency.p99, bad, ...(bad > 0 ? { statuses, errors: r.errors, timeouts: r.timeouts } : {}) };
 }
 
 const json = { 'content-type': 'application/json' };
@@ -195,12 +197,13 @@ async function openLoop (base, request, rate, seconds) {
   let sent = 0;
   let done = 0;
   let failed = 0;
+  const statuses = {};
   const t0 = performance.now() + 20;
   await new Promise((resolve) => {
     const fire = (i, intended) => {
       send(agent, base, request).then((status) => {
         lat[i] = performance.now() - intended;
-        if (status < 200 || status >= 300) failed++;
+        if (status < 200 || status >= 300) { failed++; statuses[status] = (statuses[status] ?? 0) + 1; }
         if (++done === total) resolve();
       });
     };
@@ -214,7 +217,7 @@ async function openLoop (base, request, rate, seconds) {
   agent.destroy();
   const sorted = Array.from(lat).sort((a, b) => a - b);
   const q = (p) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] * 100) / 100;
-  return { rate: Math.round(rate), requests: total, p50: q(0.5), p99: q(0.99), max: q(1), failed };
+  return { rate: Math.round(rate), requests: total, p50: q(0.5), p99: q(0.99), max: q(1), failed, ...(failed > 0 ? { statuses } : {}) };
 }
 
 /** a bare node:http server answering like /healthz: the latency floor at the same rate */

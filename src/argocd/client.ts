@@ -7,6 +7,7 @@ import { TransportError, createAgent, isRetryableError, request, withRetry } fro
 import type { Settings } from '../config/settings.js';
 import { ConfigFileError, readConfigFile } from '../config/watch.js';
 import type { Metrics } from '../metrics.js';
+import { isRecord } from '../config/schema.js';
 
 export type ArgocdEndpoint = 'application' | 'userinfo' | 'can_i' | 'version';
 
@@ -65,13 +66,9 @@ interface Answer {
   body: unknown
 }
 
-function isObject (v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 /** The gRPC code of a runtimeError answer, when there is one. */
 function grpcCode (body: unknown): number | undefined {
-  return isObject(body) && typeof body.code === 'number' ? body.code : undefined;
+  return isRecord(body) && typeof body.code === 'number' ? body.code : undefined;
 }
 
 export class ArgocdClient {
@@ -109,12 +106,12 @@ export class ArgocdClient {
     if (answer.status === 404 || answer.status === 403) return undefined;
     this.expectOk('application', answer);
     const body = answer.body;
-    if (!isObject(body) || !isObject(body.metadata)) {
+    if (!isRecord(body) || !isRecord(body.metadata)) {
       throw new ArgocdUnavailable(`Argo CD at ${this.server} answered the application request without metadata`);
     }
     const meta = body.metadata;
     const annotations: Record<string, string> = {};
-    if (isObject(meta.annotations)) {
+    if (isRecord(meta.annotations)) {
       for (const [k, v] of Object.entries(meta.annotations)) if (typeof v === 'string') annotations[k] = v;
     }
     const app: ArgocdApplication = { metadata: { annotations } };
@@ -126,7 +123,7 @@ export class ArgocdClient {
   async userInfo (): Promise<ArgocdUserInfo> {
     const answer = await this.call('userinfo', '/api/v1/session/userinfo');
     this.expectOk('userinfo', answer);
-    const b = isObject(answer.body) ? answer.body : {};
+    const b = isRecord(answer.body) ? answer.body : {};
     const info: ArgocdUserInfo = {
       loggedIn: b.loggedIn === true,
       groups: Array.isArray(b.groups) ? b.groups.filter((g): g is string => typeof g === 'string') : []
@@ -141,13 +138,13 @@ export class ArgocdClient {
     const path = `/api/v1/account/can-i/${[resource, action, subresource].map(encodeURIComponent).join('/')}`;
     const answer = await this.call('can_i', path);
     this.expectOk('can_i', answer);
-    return isObject(answer.body) && answer.body.value === 'yes';
+    return isRecord(answer.body) && answer.body.value === 'yes';
   }
 
   async version (): Promise<ArgocdVersion> {
     const answer = await this.call('version', '/api/version');
     this.expectOk('version', answer);
-    const b = isObject(answer.body) ? answer.body : {};
+    const b = isRecord(answer.body) ? answer.body : {};
     const v: ArgocdVersion = {};
     if (typeof b.Version === 'string') v.version = b.Version;
     if (typeof b.Platform === 'string') v.platform = b.Platform;

@@ -10,6 +10,7 @@ import { KubernetesForbidden, KubernetesUnavailable } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { ApplicationCache, validApplicationName, type ApplicationCacheOptions } from './argocd-applications.js';
 import type { ApplicationInfo, ApplicationSource, ApplicationsStatus } from './types.js';
+import { isRecord } from '../config/schema.js';
 
 const GROUP = 'argoproj.io';
 const VERSION = 'v1alpha1';
@@ -25,24 +26,20 @@ export interface KubeApplicationsOptions {
   now?: () => number
 }
 
-function isObject (v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 /** The HTTP status of an ApiException (or anything shaped like one). */
 function statusOf (err: unknown): number | undefined {
-  if (!isObject(err)) return undefined;
+  if (!isRecord(err)) return undefined;
   const code = (err as { code?: unknown }).code;
   return typeof code === 'number' ? code : undefined;
 }
 
 function parseBody (err: unknown): Record<string, unknown> | undefined {
   const body = (err as { body?: unknown }).body;
-  if (isObject(body)) return body;
+  if (isRecord(body)) return body;
   if (typeof body !== 'string' || body.length > 64 * 1024) return undefined;
   try {
     const parsed: unknown = JSON.parse(body);
-    return isObject(parsed) ? parsed : undefined;
+    return isRecord(parsed) ? parsed : undefined;
   } catch {
     return undefined;
   }
@@ -108,7 +105,7 @@ export class KubeApplications implements ApplicationSource {
       if (status === 404) {
         const details = parseBody(err)?.details;
         // 404 without the object's name in the Status details: the API does not serve the resource at all.
-        if (isObject(details) && details.name === undefined && details.kind === undefined) {
+        if (isRecord(details) && details.name === undefined && details.kind === undefined) {
           throw new KubernetesUnavailable(`the Kubernetes API does not serve ${RESOURCE}/${VERSION}: is Argo CD's Application CRD installed?`);
         }
         return undefined;
@@ -121,9 +118,9 @@ export class KubeApplications implements ApplicationSource {
       timer?.();
     }
     this.count('200');
-    const meta = isObject(obj) && isObject(obj.metadata) ? obj.metadata : {};
+    const meta = isRecord(obj) && isRecord(obj.metadata) ? obj.metadata : {};
     const annotations: Record<string, string> = {};
-    if (isObject(meta.annotations)) {
+    if (isRecord(meta.annotations)) {
       for (const [k, v] of Object.entries(meta.annotations)) if (typeof v === 'string') annotations[k] = v;
     }
     return {

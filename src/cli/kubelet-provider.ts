@@ -2,6 +2,7 @@
 // credbroker-kubelet-provider: a kubelet credential provider plugin (credentialprovider.kubelet.k8s.io/v1)
 // that forwards the kubelet's CredentialProviderRequest to the credbroker service.
 import { COMMON_FLAGS, UsageError, parseArgv } from '../config/argv.js';
+import { isRecord } from '../config/schema.js';
 import { VERSION } from '../version.js';
 import { CliError, callService, readStdin, serviceError, serviceOptionsFromEnv } from './service-client.js';
 
@@ -22,7 +23,7 @@ Flags: -h, --help  this text;  -V, --version  the version.
 const GO_DURATION = /^(?:0|(?:[0-9]+(?:\.[0-9]+)?(?:h|m|s|ms|us|µs|ns))+)$/;
 
 function object (v: unknown): Record<string, unknown> | undefined {
-  return v !== null && typeof v === 'object' && !Array.isArray(v) ? v as Record<string, unknown> : undefined;
+  return isRecord(v) ? v : undefined;
 }
 
 /**

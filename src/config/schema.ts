@@ -31,6 +31,7 @@ function describe (e: ValueError): string {
     case ValueErrorType.ArrayMinItems: return 'must not be empty';
     case ValueErrorType.ArrayMaxItems: return `more than ${String(s.maxItems)} entries`;
     case ValueErrorType.String: return 'must be a string';
+    case ValueErrorType.Literal: return `must be ${JSON.stringify(s.const)}`;
     case ValueErrorType.StringMinLength: return 'must not be empty';
     case ValueErrorType.StringMaxLength: return `longer than ${String(s.maxLength)} characters`;
     case ValueErrorType.StringPattern: return typeof s.description === 'string' ? `must be ${s.description}` : 'has an invalid format';
@@ -44,6 +45,11 @@ function describe (e: ValueError): string {
     }
     default: return e.message;
   }
+}
+
+/** A JSON object (not an array, not null): the one guard for hand-read JSON. */
+export function isRecord (v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** The value typed by the schema, or a ConfigError naming `label` and the first bad key. */

@@ -5,6 +5,7 @@ import type { SecretObject } from '../kube/secret-store.js';
 import type { Credential } from './types.js';
 import { own } from '../own.js';
 import { DOCKER_HUB, OFFICIAL_NAMESPACE, canonicalHost, isHostComponent, stripScheme } from '../registry/names.js';
+import { isRecord } from '../config/schema.js';
 
 export const MAX_DOCKER_CONFIG_BYTES = 1024 * 1024;
 
@@ -36,10 +37,6 @@ interface KeyringURL {
 
 function hasOwn (obj: object, key: string): boolean {
   return Object.prototype.hasOwnProperty.call(obj, key);
-}
-
-function isPlainObject (value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 // Standard base64, padded or not (the kubelet tries both); the only characters skipped are
@@ -77,14 +74,14 @@ export function parseDockerConfig (data: Buffer | string, format: DockerConfigFo
     // SyntaxError messages quote the input; say where instead.
     throw new MalformedCredentials(`${label} is not valid JSON`);
   }
-  if (!isPlainObject(doc)) throw new MalformedCredentials(`${label} is not a JSON object`);
+  if (!isRecord(doc)) throw new MalformedCredentials(`${label} is not a JSON object`);
 
   let auths: Record<string, unknown>;
   if (format === 'dockerconfigjson') {
     if (!hasOwn(doc, 'auths') || doc.auths === null) {
       throw new MalformedCredentials(`${label} has no "auths" object`);
     }
-    if (!isPlainObject(doc.auths)) throw new MalformedCredentials(`${label}: "auths" is not an object`);
+    if (!isRecord(doc.auths)) throw new MalformedCredentials(`${label}: "auths" is not an object`);
     auths = doc.auths;
   } else {
     auths = doc;
@@ -93,7 +90,7 @@ export function parseDockerConfig (data: Buffer | string, format: DockerConfigFo
   const entries: DockerConfigEntry[] = [];
   for (const [key, raw] of Object.entries(auths)) {
     const where = `${label} entry ${JSON.stringify(key)}`;
-    if (!isPlainObject(raw)) throw new MalformedCredentials(`${where} is not an object`);
+    if (!isRecord(raw)) throw new MalformedCredentials(`${where} is not an object`);
     entries.push({ key, keyringKey: keyringKey(key), credential: entryCredential(raw, where) });
   }
   return { entries };

@@ -5,6 +5,8 @@ import { watch, type FSWatcher } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { Type, type Static } from '@sinclair/typebox';
+import { checkShape, isRecord } from '../config/schema.js';
 import { ConfigFileError, readConfigFile } from '../config/watch.js';
 import { ConfigError } from '../errors.js';
 import { setOwn } from '../own.js';
@@ -310,7 +312,7 @@ export class LocalSecretStore implements SecretStore {
   private collect (out: FileObjects, file: string, where: string, doc: unknown, listAllowed: boolean): void {
     const at = `file ${file} ${where}`;
     if (doc === null || doc === undefined) return;
-    if (!isObject(doc)) { out.problems.push(`${at}: not an object, skipped`); return }
+    if (!isRecord(doc)) { out.problems.push(`${at}: not an object, skipped`); return }
     const kind = doc.kind;
     if (kind === 'List' && listAllowed) {
       if (!Array.isArray(doc.items)) { out.problems.push(`${at}: List without items, skipped`); return }
@@ -318,34 +320,28 @@ export class LocalSecretStore implements SecretStore {
       return;
     }
     if (kind !== 'Secret' && kind !== 'ServiceAccount') return;
-    if (doc.apiVersion !== undefined && doc.apiVersion !== 'v1') {
-      out.problems.push(`${at}: ${kind} with apiVersion other than v1, skipped`);
+    // a null field is an absent one, as the API server reads it
+    const manifest = withoutNulls(doc);
+    let head: Static<typeof ManifestHead>;
+    try {
+      head = checkShape(ManifestHead, manifest, `${at}: ${kind}`);
+    } catch (err) {
+      out.problems.push(`${(err as Error).message}, skipped`);
       return;
     }
-    const meta = doc.metadata;
-    if (!isObject(meta) || typeof meta.name !== 'string' || meta.name === '') {
-      out.problems.push(`${at}: ${kind} without metadata.name, skipped`);
-      return;
-    }
-    let namespace = this.defaultNamespace;
-    if (meta.namespace !== undefined && meta.namespace !== null) {
-      if (typeof meta.namespace !== 'string' || meta.namespace === '') {
-        out.problems.push(`${at}: ${kind} ${meta.name} has an invalid metadata.namespace, skipped`);
-        return;
-      }
-      namespace = meta.namespace;
-    }
+    const meta = { name: head.metadata.name };
+    const namespace = head.metadata.namespace ?? this.defaultNamespace;
     const label = `${at}: ${kind} ${namespace}/${meta.name}`;
     if (kind === 'Secret') {
-      const secret = toSecret(doc, namespace, meta.name);
-      if (typeof secret === 'string') { out.problems.push(`${label} ${secret}, skipped`); return }
+      const secret = toSecret(manifest, namespace, meta.name, label);
+      if (typeof secret === 'string') { out.problems.push(`${secret}, skipped`); return }
       const fingerprint = fingerprintOf(secret);
       // read-only, so that reads hand it out without copying every field (as the API store does)
       Object.freeze(secret.data);
       out.secrets.push({ value: secret, fingerprint, file });
     } else {
-      const account = toServiceAccount(doc, namespace, meta.name);
-      if (typeof account === 'string') { out.problems.push(`${label} ${account}, skipped`); return }
+      const account = toServiceAccount(manifest, namespace, meta.name, label);
+      if (typeof account === 'string') { out.problems.push(`${account}, skipped`); return }
       const fingerprint = fingerprintOf(account);
       out.serviceAccounts.push({ value: account, fingerprint, file });
     }
@@ -361,8 +357,34 @@ function manifestNames (names: string[]): string[] {
   return names.filter((n) => !n.startsWith('.') && EXTENSIONS.test(n)).sort();
 }
 
-function isObject (v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
+const Metadata = Type.Object({
+  name: Type.String({ minLength: 1 }),
+  namespace: Type.Optional(Type.String({ minLength: 1 }))
+}, { description: 'with a name' });
+
+/** What every Secret and ServiceAccount manifest has; other fields are allowed and ignored. */
+const ManifestHead = Type.Object({
+  apiVersion: Type.Optional(Type.Literal('v1')),
+  metadata: Metadata
+});
+
+const SecretManifest = Type.Object({
+  type: Type.Optional(Type.String()),
+  data: Type.Optional(Type.Record(Type.String(), Type.String({ pattern: BASE64.source, description: 'base64' }))),
+  stringData: Type.Optional(Type.Record(Type.String(), Type.String()))
+});
+
+const ServiceAccountManifest = Type.Object({
+  imagePullSecrets: Type.Optional(Type.Array(Type.Object({ name: Type.String() }, { description: 'with a name' })))
+});
+
+function withoutNulls (doc: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(doc)) {
+    if (v === null) continue;
+    out[k] = k === 'metadata' && isRecord(v) ? withoutNulls(v) : v;
+  }
+  return out;
 }
 
 /** The documents of a file, or why it does not parse; parser messages quote the file, so only codes and lines are kept. */
@@ -393,39 +415,33 @@ function parseDocuments (name: string, text: string): unknown[] | { unreadable: 
 }
 
 /** The Secret, or what is wrong with it (naming keys, never values). */
-function toSecret (doc: Record<string, unknown>, namespace: string, name: string): Omit<SecretObject, 'resourceVersion'> | string {
+function toSecret (doc: Record<string, unknown>, namespace: string, name: string, label: string): Omit<SecretObject, 'resourceVersion'> | string {
+  let shape: Static<typeof SecretManifest>;
+  try {
+    shape = checkShape(SecretManifest, doc, label);
+  } catch (err) {
+    return (err as Error).message;
+  }
   const data: Record<string, Buffer> = {};
   for (const field of ['data', 'stringData'] as const) {
-    const raw = doc[field];
-    if (raw === undefined || raw === null) continue;
-    if (!isObject(raw)) return `has a ${field} that is not a map`;
-    for (const [k, v] of Object.entries(raw)) {
-      if (!DATA_KEY.test(k)) return `has an invalid ${field} key`;
-      if (typeof v !== 'string') return `has ${field} key ${k} that is not a string`;
-      if (field === 'data') {
-        if (!BASE64.test(v)) return `has data key ${k} that is not valid base64`;
-        setOwn(data, k, Buffer.from(v, 'base64'));
-      } else {
-        setOwn(data, k, Buffer.from(v, 'utf8'));
-      }
+    for (const [k, v] of Object.entries(shape[field] ?? {})) {
+      if (!DATA_KEY.test(k)) return `${label} has an invalid ${field} key`;
+      data[k] = Buffer.from(v, field === 'data' ? 'base64' : 'utf8');
     }
   }
   const secret: Omit<SecretObject, 'resourceVersion'> = { namespace, name, data };
-  if (doc.type !== undefined && doc.type !== null) {
-    if (typeof doc.type !== 'string') return 'has a type that is not a string';
-    secret.type = doc.type;
-  }
+  if (shape.type !== undefined) secret.type = shape.type;
   return secret;
 }
 
-function toServiceAccount (doc: Record<string, unknown>, namespace: string, name: string): Omit<ServiceAccountObject, 'resourceVersion'> | string {
-  const raw = doc.imagePullSecrets ?? [];
-  if (!Array.isArray(raw)) return 'has imagePullSecrets that is not a list';
-  const imagePullSecrets: string[] = [];
-  for (const ref of raw) {
-    if (!isObject(ref) || typeof ref.name !== 'string') return 'has an imagePullSecrets entry without a name';
-    if (ref.name !== '') imagePullSecrets.push(ref.name);
+function toServiceAccount (doc: Record<string, unknown>, namespace: string, name: string, label: string): Omit<ServiceAccountObject, 'resourceVersion'> | string {
+  let shape: Static<typeof ServiceAccountManifest>;
+  try {
+    shape = checkShape(ServiceAccountManifest, doc, label);
+  } catch (err) {
+    return (err as Error).message;
   }
+  const imagePullSecrets = (shape.imagePullSecrets ?? []).map((ref) => ref.name).filter((n) => n !== '');
   return { namespace, name, imagePullSecrets };
 }
 

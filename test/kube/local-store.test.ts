@@ -200,15 +200,15 @@ imagePullSecrets: first
   t.equal((await store.getSecret('argocd', 'ok'))?.data.creds?.toString(), `u:${SECRET}`, 'the rest of the file is served');
   const problems = store.problems();
   const want = [
-    /^file bad\.yaml document 0: Secret argocd\/bad-b64 has data key creds that is not valid base64, skipped$/,
+    /^file bad\.yaml document 0: Secret argocd\/bad-b64 data\.creds: must be base64, skipped$/,
     /^file bad\.yaml document 1: not an object, skipped$/,
-    /^file bad\.yaml document 2: Secret without metadata\.name, skipped$/,
-    /^file bad\.yaml document 3: Secret argocd\/number-value has stringData key port that is not a string, skipped$/,
-    /^file bad\.yaml document 4: Secret with apiVersion other than v1, skipped$/,
+    /^file bad\.yaml document 2: Secret metadata\.name: is required, skipped$/,
+    /^file bad\.yaml document 3: Secret argocd\/number-value stringData\.port: must be a string, skipped$/,
+    /^file bad\.yaml document 4: Secret apiVersion: must be \"v1\", skipped$/,
     /^file broken\.json is not valid JSON$/,
     /^file broken\.yaml document 0 is not valid YAML \(\w+ at line \d+\)$/,
-    /^file padding\.yaml document 0: Secret argocd\/bad-padding has data key creds that is not valid base64, skipped$/,
-    /^file sa\.yaml document 0: ServiceAccount argocd\/weird has imagePullSecrets that is not a list, skipped$/
+    /^file padding\.yaml document 0: Secret argocd\/bad-padding data\.creds: must be base64, skipped$/,
+    /^file sa\.yaml document 0: ServiceAccount argocd\/weird imagePullSecrets: must be a list, skipped$/
   ];
   t.equal(problems.length, want.length, 'one problem each');
   for (const re of want) t.ok(problems.some((p) => re.test(p)), String(re));

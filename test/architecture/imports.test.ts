@@ -1,7 +1,7 @@
 // The import rules of .dependency-cruiser.cjs (README "Architecture"): src/ breaks none, and
 // each rule catches the import it forbids when one is planted in a copy of src/.
 import { execFile } from 'node:child_process';
-import { appendFileSync, cpSync, writeFileSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdirSync, writeFileSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -43,6 +43,9 @@ t.test('each kind of import the rules forbid is caught', async (t) => {
   plant('kube/client.ts', "import '../http/errors.js';");
   plant('errors.ts', "import './config/settings.js';");
   plant('policy/policy.ts', "import 'fastify';");
+  mkdirSync(join(dir, 'src', 'unplaced'));
+  writeFileSync(join(dir, 'src', 'unplaced', 'thing.ts'), 'export const thing = 1;\n');
+  plant('http/errors.ts', "import '../unplaced/thing.js';");
   writeFileSync(join(dir, 'src', 'kube', 'planted-a.ts'), "import './planted-b.js';\n");
   writeFileSync(join(dir, 'src', 'kube', 'planted-b.ts'), "import './planted-a.js';\n");
 
@@ -55,7 +58,8 @@ t.test('each kind of import the rules forbid is caught', async (t) => {
     'domain-knows-no-http: src/kube/client.ts → src/http/errors.ts',
     'leaves-are-leaves: src/errors.ts → src/config/settings.ts',
     'domain-knows-no-fastify: src/policy/policy.ts → node_modules/fastify',
-    'composition-root-on-top: src/argocd/planted.ts → src/app.ts'
+    'composition-root-on-top: src/argocd/planted.ts → src/app.ts',
+    'every-room-is-placed: src/http/errors.ts → src/unplaced/thing.ts'
   ]) t.ok(found.has(expected), expected);
   t.ok(summary.violations.some((v) => v.rule.name === 'no-circular' && v.from === 'src/kube/planted-a.ts'), 'a module cycle');
 });

@@ -15,6 +15,7 @@ import { LocalSecretStore, MAX_FILE_BYTES } from '../../src/kube/local-store.js'
 import { parseRegistriesConf } from '../../src/registry/registries-conf.js';
 import { createMetrics, type Metrics } from '../../src/metrics.js';
 import { eventually, localApp, secretManifest, tmpDir } from '../helpers/app.js';
+import { FakeArgocd } from '../helpers/fake-argocd.js';
 
 const TIMEOUT_MS = 15_000;
 const SECRET = 'planted-S3CRET-value-7731';
@@ -239,6 +240,27 @@ t.test('the Argo CD token file', async (t) => {
       const err = await client.userInfo().then(() => undefined, (e: unknown) => e as Error);
       t.match(err?.message, new RegExp(`the Argo CD token file .*token ${kind.message.source}`));
       t.notOk(String(err?.message).includes(SECRET), 'no token in the message');
+    });
+  }
+});
+
+t.test('the Argo CD token file replaced on a running client: the last good token is kept', async (t) => {
+  t.setTimeout(TIMEOUT_MS * 3);
+  for (const kind of BAD_KINDS) {
+    await t.test(kind.name, async (t) => {
+      t.setTimeout(TIMEOUT_MS);
+      const path = join(tmpDir(t), 'token');
+      writeFileSync(path, `${SECRET}\n`);
+      const fake = await FakeArgocd.start({ tokens: [SECRET] });
+      const metrics = createMetrics({ defaultMetrics: false });
+      const client = new ArgocdClient({ server: fake.address, plaintext: true, tokenFile: path, backoffMs: 1, metrics, tokenRecheckMs: 0 });
+      t.teardown(async () => { client.close(); await fake.close(); });
+      t.ok((await client.userInfo()).loggedIn, 'the first token works');
+      replaceWith(t, kind, path, 64 * 1024, SECRET);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      t.ok((await client.userInfo()).loggedIn, 'still logged in with the last good token');
+      t.equal(fake.requests.at(-1)?.token, SECRET);
+      t.equal(await counter(metrics, 'argocd-token', 'failure'), 1, 'the failed re-read is counted');
     });
   }
 });

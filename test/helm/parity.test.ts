@@ -32,7 +32,10 @@ t.test('the chart README is generated from values.yaml and up to date', async (t
     const v = join(work, 'values.yaml');
     writeFileSync(v, values);
     const r = spawnSync(bin, ['--values', v, '--readme', readme], { encoding: 'utf8', timeout: 60_000 });
-    if (r.status !== 0) throw new Error(`readme-generator failed: ${r.stdout}${r.stderr}`);
+    if (r.status !== 0) {
+      const errors = `${r.stdout}${r.stderr}`.split('\n').filter((l) => l.startsWith('ERROR')).join('\n');
+      throw new Error(`readme-generator refused values.yaml: give each value a "## @param key description" comment above its block, then run npm run chart:readme\n${errors}`);
+    }
     return readFileSync(readme, 'utf8');
   };
   const values = readFileSync(join(chart, 'values.yaml'), 'utf8');

@@ -5,7 +5,7 @@ exposes (the chart tests compare them with a live scrape and run promtool on the
 {{- define "credbroker.alertGroups" -}}
 {{- $r := .Values.prometheusRule }}
 {{- $sel := $r.selector | default (printf "job=\"%s\",namespace=\"%s\"" (include "credbroker.fullname" .) (include "credbroker.namespace" .)) }}
-{{- $fetchErrors := "SECRET_NOT_FOUND|SECRET_FIELD_MISSING|MALFORMED_CREDENTIALS|NO_MATCHING_AUTH_ENTRY|ENV_NOT_SET|SCRIPT_FAILED|SCRIPT_TIMEOUT|KUBERNETES_FORBIDDEN|KUBERNETES_UNAVAILABLE|ARGOCD_UNAVAILABLE" }}
+{{- $fetchErrors := "SECRET_NOT_FOUND|SECRET_FIELD_MISSING|MALFORMED_CREDENTIALS|NO_MATCHING_AUTH_ENTRY|ENV_NOT_SET|SCRIPT_FAILED|SCRIPT_TIMEOUT|KUBERNETES_FORBIDDEN|KUBERNETES_UNAVAILABLE|ARGOCD_UNAVAILABLE|CLOUD_IDENTITY_MISSING|CLOUD_ACCESS_DENIED|CLOUD_PROVIDER_UNAVAILABLE" }}
 {{- $alerts := list }}
 {{- $alerts = append $alerts (dict
   "alert" "CredbrokerSecretStoreDisconnected"

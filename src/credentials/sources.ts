@@ -61,12 +61,29 @@ export async function fetchCredential (ref: CredentialReference, image: string, 
   }
 }
 
+/** images whose keyring match is kept per keyring (a keyring serves many images; past this the memo starts over) */
+export const KEYRING_MEMO_MAX_IMAGES = 1000;
+
+type Matched = { credential: Credential, matchedKey?: string };
+/** per keyring (a new object when its Secret changes): image → its match, null when none matches */
+const keyringMatches = new WeakMap<DockerConfig, Map<string, Matched | null>>();
+
 /** The credential of what was fetched for `image` (a normalized repository, `host[:port]/path`). */
-export function credentialFor (fetched: Fetched, image: string): { credential: Credential, matchedKey?: string } {
+export function credentialFor (fetched: Fetched, image: string): Matched {
   if (fetched.keyring === undefined) return { credential: fetched.credential as Credential };
-  const best = lookupDockerConfig(fetched.keyring.config, image)[0];
-  if (best === undefined) throw new NoMatchingAuthEntry(fetched.keyring.label, registryHostOf(image));
-  return { credential: best.credential, matchedKey: best.key };
+  const { config, label } = fetched.keyring;
+  let memo = keyringMatches.get(config);
+  if (memo === undefined) keyringMatches.set(config, memo = new Map());
+  let matched = memo.get(image);
+  if (matched === undefined) {
+    // the keyring match parses every key and builds its glob expressions: once per image
+    const best = lookupDockerConfig(config, image)[0];
+    matched = best === undefined ? null : { credential: best.credential, matchedKey: best.key };
+    if (memo.size >= KEYRING_MEMO_MAX_IMAGES) memo.clear();
+    memo.set(image, matched);
+  }
+  if (matched === null) throw new NoMatchingAuthEntry(label, registryHostOf(image));
+  return matched;
 }
 
 async function fetchFrom (ref: CredentialReference, image: string, ctx: SourceContext, endpoint?: { apiUrl: string }): Promise<Fetched> {

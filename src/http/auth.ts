@@ -7,7 +7,7 @@ import fp from 'fastify-plugin';
 import { Cache } from '../cache.js';
 import type { Settings } from '../config/settings.js';
 import {
-  defaultPolicy, describeOverride, evaluate, policyNamesCaller,
+  PolicyDecisions, defaultPolicy, describeOverride, policyNamesCaller,
   type Caller, type Policy, type PolicyAction, type PolicyDecision, type PolicyRequest
 } from '../policy/policy.js';
 import { lookupToken, type StaticTokens } from '../config/tokens.js';
@@ -50,6 +50,8 @@ export interface AuthPluginOptions {
   tokens?: { current(): StaticTokens }
   /** clock in ms, for the review cache and the rate limit (tests) */
   now?: () => number
+  /** the memo of policy decisions (tests count its evaluations) */
+  decisions?: PolicyDecisions
 }
 
 declare module 'fastify' {
@@ -149,6 +151,8 @@ async function authPlugin (app: FastifyInstance, opts: AuthPluginOptions): Promi
   const mode = settings.authMode;
   const fallbackPolicy = defaultPolicy(settings);
   const currentPolicy = (): Policy => opts.policy?.current() ?? fallbackPolicy;
+  // one evaluation per (caller, request) until the policy reloads
+  const decisions = opts.decisions ?? new PolicyDecisions();
 
   if (mode === 'kubernetes' && opts.tokenReviewer === undefined) {
     throw new Error('AUTH_MODE=kubernetes needs a TokenReview function');
@@ -288,7 +292,14 @@ async function authPlugin (app: FastifyInstance, opts: AuthPluginOptions): Promi
       policyRequest.application = `${req.application.namespace ?? settings.podNamespace}/${req.application.name}`;
     }
     const policy = currentPolicy();
-    const decision = evaluate(policy, policyRequest);
+    const decision = decisions.decide(policy, policyRequest);
+    if (decision.allowed) {
+      metrics?.authDecisions.inc({ result: 'allowed' });
+      if ((request.log as { isLevelEnabled?: (l: string) => boolean }).isLevelEnabled?.('debug') !== false) {
+        request.log.debug({ auth: { caller: caller.name, callerKind: caller.kind, action: req.action, registry: req.registry, application: policyRequest.application, override: override === undefined ? undefined : describeOverride(override), rule: decision.rule, reason: decision.reason } }, 'request allowed by policy');
+      }
+      return decision;
+    }
     // only a reference of a known type is echoed: a pasted `user:password` must not be
     const shownOverride = override === undefined ? undefined : describeOverride(override);
     const fields = {
@@ -301,16 +312,11 @@ async function authPlugin (app: FastifyInstance, opts: AuthPluginOptions): Promi
       rule: decision.rule,
       reason: decision.reason
     };
-    if (decision.allowed) {
-      metrics?.authDecisions.inc({ result: 'allowed' });
-      request.log.debug({ auth: fields }, 'request allowed by policy');
-      return decision;
-    }
     metrics?.authDecisions.inc({ result: 'denied' });
     request.log.warn({ auth: fields }, 'request denied by policy');
     if (override !== undefined) {
       const { override: _omit, ...withoutOverride } = policyRequest;
-      if (evaluate(policy, withoutOverride).allowed) {
+      if (decisions.decide(policy, withoutOverride).allowed) {
         throw new OverrideNotAllowed(`caller ${caller.name} may not use ${shownOverride ?? 'this reference'} as credentials`);
       }
     }
@@ -323,11 +329,12 @@ async function authPlugin (app: FastifyInstance, opts: AuthPluginOptions): Promi
     if (req.registry !== undefined) policyRequest.registry = req.registry;
     const override = overrideText(req.override);
     if (override !== undefined) policyRequest.override = override;
-    return evaluate(currentPolicy(), policyRequest).allowed;
+    return decisions.decide(currentPolicy(), policyRequest).allowed;
   });
 
   app.addHook('onClose', async () => {
     reviews.clear();
+    decisions.clear();
   });
 }
 

@@ -1,5 +1,6 @@
 // Caller authorization policy (the README's "Callers" section): compiling the rules of a
 // policy file, the built-in defaults when there is none, and evaluation. Deny unless a rule allows.
+import { LRUCache } from 'lru-cache';
 import { parse as parseYaml } from 'yaml';
 import { reloadReporter, type ConfigFileOptions } from '../config/reload.js';
 import { checkShape } from '../config/schema.js';
@@ -273,6 +274,49 @@ export function evaluate (policy: Policy, req: PolicyRequest): PolicyDecision {
     default: decision.reason = `no policy rule allows ${who} to use ${describeOverride(override ?? '')} as credentials`;
   }
   return decision;
+}
+
+/** distinct (caller, request) pairs whose decision is kept */
+export const DECISION_MEMO_MAX_ENTRIES = 10_000;
+
+/**
+ * The decisions of one policy, reused per (caller, action, registry, application, override):
+ * a bounded memo that empties when the policy in force changes (a reload is a new object),
+ * so the hot path evaluates the rules once per caller and image. `evaluations` counts the
+ * rule evaluations it made (tests count them).
+ */
+export class PolicyDecisions {
+  evaluations = 0;
+  private policy: Policy | undefined;
+  private readonly memo: LRUCache<string, PolicyDecision>;
+
+  constructor (max = DECISION_MEMO_MAX_ENTRIES) {
+    this.memo = new LRUCache({ max });
+  }
+
+  get size (): number { return this.memo.size; }
+
+  decide (policy: Policy, req: PolicyRequest): PolicyDecision {
+    if (policy !== this.policy) {
+      this.memo.clear();
+      this.policy = policy;
+    }
+    const c = req.caller;
+    // JSON: no separator a name could forge
+    const key = JSON.stringify([c.kind, c.name, c.groups, req.action, req.registry, req.application, req.override]);
+    let decision = this.memo.get(key);
+    if (decision === undefined) {
+      decision = Object.freeze(evaluate(policy, req));
+      this.evaluations++;
+      this.memo.set(key, decision);
+    }
+    return decision;
+  }
+
+  clear (): void {
+    this.memo.clear();
+    this.policy = undefined;
+  }
 }
 
 /** Loads AUTH_POLICY_PATH (throws ConfigError at start) and follows its changes. */

@@ -39,3 +39,24 @@ t.test('parsed image and endpoint are reused per input until registries.conf rel
   t.not(after, first, 'a reload empties the memo');
   t.equal(resolver.endpointFor(after).name, 'B', 'and the endpoint follows the new config');
 });
+
+t.test('a keyring is matched once per image, and a new keyring (a changed Secret) matches again', async (t) => {
+  const { credentialFor } = await import('../../src/credentials/sources.js');
+  const { parseDockerConfig } = await import('../../src/credentials/dockerconfig.js');
+  const keyring = (user: string) => {
+    const parsed = parseDockerConfig(Buffer.from(JSON.stringify({ auths: { 'ghcr.io': { username: user, password: 'p' }, '*.example.com': { username: 'glob', password: 'p' } } })), 'dockerconfigjson', 'test');
+    let reads = 0;
+    // counts the walks of the keyring's entries: one per match made
+    const config = { get entries () { reads++; return parsed.entries; } };
+    return { fetched: { keyring: { config, label: 'secret argocd/pull' }, deps: [], namespaces: [] }, reads: () => reads };
+  };
+  const a = keyring('first');
+  for (let i = 0; i < 50; i++) t.equal(credentialFor(a.fetched, 'ghcr.io/team/app').credential.username, 'first');
+  t.equal(a.reads(), 1, '50 lookups of one image, one match');
+  t.equal(credentialFor(a.fetched, 'r.example.com/x').matchedKey, '*.example.com');
+  for (let i = 0; i < 5; i++) t.throws(() => credentialFor(a.fetched, 'quay.io/x'), { code: 'NO_MATCHING_AUTH_ENTRY' });
+  t.equal(a.reads(), 3, 'each image once, a miss included');
+  const b = keyring('second');
+  t.equal(credentialFor(b.fetched, 'ghcr.io/team/app').credential.username, 'second', 'a new keyring is its own memo');
+  t.equal(b.reads(), 1);
+});

@@ -21,7 +21,7 @@ import authPlugin, { type TokenReviewer } from './http/auth.js';
 import type { BrokerContext } from './http/context.js';
 import { EdgeLogController, registerOverload, registerRequestEdge, requestId } from './http/edge.js';
 import { clientErrorHandler, frameworkErrors, registerErrorHandling } from './http/errors.js';
-import { ErrorResponse } from './http/schemas.js';
+import { ErrorResponse, TAGS } from './http/schemas.js';
 import authStatusRoutes from './http/routes/auth-status.js';
 import credentialRoutes from './http/routes/credentials.js';
 import healthRoutes from './http/routes/health.js';
@@ -195,8 +195,13 @@ export async function buildApp (opts: BuildOptions): Promise<FastifyInstance> {
         info: {
           title: 'credbroker',
           version: VERSION,
-          description: 'Container-registry credentials for the workloads of a Kubernetes cluster (Argo CD Image Updater credential scheme).'
+          description: 'Container-registry credentials for the workloads of a Kubernetes cluster (Argo CD Image Updater credential scheme).',
+          license: { name: 'Apache-2.0', url: 'https://www.apache.org/licenses/LICENSE-2.0' },
+          contact: { name: 'credbroker maintainers' }
         },
+        // relative: the document is served by the service it describes (/docs "Try it out")
+        servers: [{ url: '/', description: 'this service' }],
+        tags: TAGS.map((t) => ({ ...t })),
         components: {
           securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'a projected ServiceAccount token (AUTH_MODE=kubernetes) or a static token' } }
         },
@@ -204,7 +209,7 @@ export async function buildApp (opts: BuildOptions): Promise<FastifyInstance> {
       },
       refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => typeof json.$id === 'string' ? json.$id : `def-${i}` }
     });
-    await app.register(swaggerUi, { routePrefix: '/docs' });
+    await app.register(swaggerUi, { routePrefix: '/docs', theme: { title: 'credbroker' } });
     await registerOverload(app, settings.overloadMaxEventLoopDelayMs);
     await app.register(authPlugin, {
       settings,

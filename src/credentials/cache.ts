@@ -11,9 +11,10 @@ import { KubernetesUnavailable, isCodedError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { CloudDetail } from './cloud/types.js';
 import type { DockerConfig } from './dockerconfig.js';
+import type { Level } from './results.js';
 import type { Credential, SourceType } from './types.js';
 
-export type Level = 'request' | 'image' | 'application' | 'registry';
+export type { Level };
 
 export const DEFAULT_CACHE_MAX_ENTRIES = 10_000;
 /** entries a Secret change deletes per event-loop turn */

@@ -13,57 +13,16 @@ import { registryCredentialSpec } from './registry-credentials.js';
 import { parseImageReference, type ImageReference } from '../registry/image-ref.js';
 import type { CacheLookup, CredentialCache, Level } from './cache.js';
 import { formatReference, parseCredentialSpec } from './reference.js';
-import { CloudCredentials, type CloudDetail } from './cloud/index.js';
+import type { EndpointView, ExplainResult, ExplainStep, ResolveRequest, ResolveResult } from './results.js';
+import { CloudCredentials } from './cloud/index.js';
 import { checkNamespace, credentialFor, disconnectedSince, fetchCredential, namespaceOf, type SourceContext } from './sources.js';
 import { isCloudProvider, type CredentialReference, type ParsedSpec, type SourceType, type TokenType } from './types.js';
 
-export interface ResolveRequest {
-  image: string
-  credentials?: string
-  application?: string
-  applicationNamespace?: string
-  refresh?: boolean
-}
+export type { EndpointView, ExplainResult, ExplainStep, ResolveRequest, ResolveResult };
 
 export interface ResolveContext {
   /** throws when the caller may not use this request override (policy, SPEC §5) */
   authorizeOverride?: (ref: string, parsed: CredentialReference) => void | Promise<void>
-}
-
-export interface EndpointView { name: string, prefix: string, apiUrl: string, configured: boolean }
-
-export interface ResolveResult {
-  image: string
-  normalized: string
-  registry: EndpointView
-  source: { type: SourceType, ref: string, level: Level }
-  username: string
-  password: string
-  tokenType: TokenType
-  cached: boolean
-  stale: boolean
-  fetchedAt: string
-  expiresAt: string | null
-  matchedKey?: string
-}
-
-export interface ExplainStep {
-  level: Level
-  ref?: string
-  taken: boolean
-  reason: string
-}
-
-export interface ExplainResult {
-  image: { input: string, normalized: string, registry: string, repository: string, tag?: string, digest?: string }
-  endpoint: EndpointView & { reason: string }
-  steps: ExplainStep[]
-  source?: { type: SourceType, ref: string, level: Level }
-  match?: { key: string }
-  /** ecr:, gcp:, acr: the provider, the kind of identity used and the credential's expiry */
-  cloud?: CloudDetail & { expiresAt: string | null }
-  cache: { state: 'hit' | 'miss' | 'stale' | 'not-cached', fetchedAt?: string, freshUntil?: string | null }
-  outcome: { ok: true } | { ok: false, code: string, message: string }
 }
 
 interface Plan {

@@ -10,15 +10,8 @@ export interface CloudToken {
   identity: string
 }
 
-/** where a cloud credential came from, as explain shows it */
-export interface CloudDetail {
-  provider: CloudProvider
-  identity: string
-  /** the registry host the credential is for (the ACR service, the ECR registry) */
-  registry: string
-  region?: string
-  role?: string
-}
+/** where a cloud credential came from, as explain shows it (declared with the explain result) */
+export type { CloudDetail } from '../results.js';
 
 /** a bounded outcome word for metrics */
 export type CloudOutcome = 'ok' | 'CLOUD_IDENTITY_MISSING' | 'CLOUD_ACCESS_DENIED' | 'CLOUD_PROVIDER_UNAVAILABLE' | 'MALFORMED_CREDENTIALS';

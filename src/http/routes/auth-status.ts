@@ -1,21 +1,24 @@
 // GET /v1/auth/status: who the service is in Kubernetes and whether its Argo CD token works.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { errorResponses } from '../schemas.js';
+import { errorResponses, withExamples } from '../schemas.js';
+import { EXAMPLES } from './examples.js';
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const b = app.broker;
   app.get('/v1/auth/status', {
     schema: {
       tags: ['auth'],
+      operationId: 'authStatus',
       summary: "The service's identity in Kubernetes and Argo CD, and what it may read",
+      description: 'The caller as the service sees it, the AUTH_MODE, and the state of the Kubernetes and Argo CD connections (in local mode, the Secrets folder). Never a token.',
       response: {
-        200: Type.Object({
+        200: withExamples(Type.Object({
           caller: Type.Union([Type.Object({ name: Type.String(), groups: Type.Array(Type.String()) }), Type.Null()]),
           authMode: Type.String(),
           kubernetes: Type.Unknown(),
           applications: Type.Unknown()
-        }),
+        }), ...EXAMPLES.authStatus.response),
         ...errorResponses(401, 403, 429)
       }
     }

@@ -1,26 +1,41 @@
 // /healthz (liveness), /readyz (readiness, each check reported) and /metrics; open to all.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import { errorResponses, withExamples } from '../schemas.js';
+import { EXAMPLES } from './examples.js';
 
 const Check = Type.Object({
   ok: Type.Boolean(),
   detail: Type.Optional(Type.Unknown())
 });
 
+const Readiness = Type.Object({ ready: Type.Boolean(), checks: Type.Record(Type.String(), Check) }, { description: 'Ready: every check passes' });
+
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const b = app.broker;
 
   app.get('/healthz', {
-    schema: { tags: ['health'], summary: 'Liveness: the event loop answers', response: { 200: Type.Object({ status: Type.Literal('ok') }) } }
+    schema: {
+      tags: ['health'],
+      operationId: 'liveness',
+      summary: 'Liveness: the event loop answers',
+      description: 'The liveness probe. Open to all: no token, no rate limit, never shed.',
+      security: [],
+      response: { 200: withExamples(Type.Object({ status: Type.Literal('ok') }), { status: 'ok' }), ...errorResponses(431) }
+    }
   }, async () => ({ status: 'ok' as const }));
 
   app.get('/readyz', {
     schema: {
       tags: ['health'],
+      operationId: 'readiness',
       summary: 'Readiness: config loaded and the secret store synced',
+      description: 'The readiness probe: each check with its detail. 503 until registries.conf is loaded and the Secret store has synced (a namespace the API refuses is reported, not waited for), and while shutting down. Open to all.',
+      security: [],
       response: {
-        200: Type.Object({ ready: Type.Boolean(), checks: Type.Record(Type.String(), Check) }),
-        503: Type.Object({ ready: Type.Boolean(), checks: Type.Record(Type.String(), Check) })
+        200: withExamples(Readiness, ...EXAMPLES.readyz.response),
+        503: { ...Readiness, description: 'Not ready: the checks say which and why' },
+        ...errorResponses(431)
       }
     }
   }, async (_request, reply) => {
@@ -47,7 +62,15 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   });
 
   app.get('/metrics', {
-    schema: { tags: ['health'], summary: 'Prometheus metrics', produces: ['text/plain'], response: { 200: Type.String() } }
+    schema: {
+      tags: ['health'],
+      operationId: 'metrics',
+      summary: 'Prometheus metrics',
+      description: 'The Prometheus text exposition format (README "Metrics"). Open to all.',
+      security: [],
+      produces: ['text/plain'],
+      response: { 200: Type.String({ description: 'Prometheus text format 0.0.4' }), ...errorResponses(431) }
+    }
   }, async (_request, reply) => {
     void reply.header('content-type', b.metrics.registry.contentType);
     return await b.metrics.registry.metrics();

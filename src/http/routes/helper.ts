@@ -5,7 +5,8 @@ import { Type } from '@sinclair/typebox';
 import { InvalidRequest, isCodedError } from '../../errors.js';
 import { issueCredential } from '../issue.js';
 import { goDuration, kubeletCacheDurationMs, kubeletScope, pathScopedHosts, type KubeletScope, type KubeletSource } from '../kubelet.js';
-import { errorResponses } from '../schemas.js';
+import { errorResponses, withExamples } from '../schemas.js';
+import { EXAMPLES } from './examples.js';
 import { stripScheme } from '../../registry/names.js';
 import { registryCredentialSpec } from '../../credentials/registry-credentials.js';
 
@@ -39,12 +40,17 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/v1/docker-credential-helper/get', {
     schema: {
       tags: ['protocols'],
+      operationId: 'dockerCredentialHelperGet',
       summary: 'docker-credential-helpers `get`: body is the server URL as text',
+      description: 'The body is what docker passes to a credential helper on stdin: a server URL or host (`https://index.docker.io/v1/`, `ghcr.io`). The answer is the helper protocol\'s JSON; a registry without credentials answers the text the helper protocol expects for "not found", so that docker pulls anonymously.',
       consumes: ['text/plain'],
-      body: Type.String({ maxLength: 1024 }),
+      body: withExamples(Type.String({ maxLength: 1024, description: 'the registry server URL or host' }), ...EXAMPLES.helperGet.request),
       response: {
-        200: Type.Object({ ServerURL: Type.String(), Username: Type.String(), Secret: Type.String() }),
-        404: Type.String({ description: NOT_FOUND_TEXT }),
+        200: withExamples(Type.Object({ ServerURL: Type.String(), Username: Type.String({ description: '`<token>` for an identity token' }), Secret: Type.String() }), ...EXAMPLES.helperGet.response),
+        404: {
+          description: `No credentials for this server: the helper protocol's "${NOT_FOUND_TEXT}"`,
+          content: { 'text/plain': { schema: Type.String({ enum: [NOT_FOUND_TEXT], example: NOT_FOUND_TEXT }) } }
+        },
         ...errorResponses(400, 401, 403, 429, 502, 503, 504)
       }
     }
@@ -70,8 +76,10 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/v1/docker-credential-helper/list', {
     schema: {
       tags: ['protocols'],
+      operationId: 'dockerCredentialHelperList',
       summary: 'docker-credential-helpers `list`: server URL → username of each configured registry the caller may use',
-      response: { 200: Type.Record(Type.String(), Type.String()), ...errorResponses(401, 403, 429) }
+      description: 'Every registries.conf entry with credentials whose credential resolves for this caller, as the helper protocol\'s `list` answers it; an entry the caller may not use, or whose source fails, is left out.',
+      response: { 200: withExamples(Type.Record(Type.String(), Type.String()), ...EXAMPLES.helperList.response), ...errorResponses(401, 403, 429) }
     }
   }, async (request) => {
     const out: Record<string, string> = {};
@@ -90,22 +98,24 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/v1/kubelet/credential-provider', {
     schema: {
       tags: ['protocols'],
+      operationId: 'kubeletCredentialProvider',
       summary: 'kubelet credential provider: CredentialProviderRequest → CredentialProviderResponse',
-      body: Type.Object({
+      description: 'What the kubelet sends its credential provider plugin (credentialprovider.kubelet.k8s.io/v1), forwarded by `credbroker-kubelet-provider`. An image without credentials gets an empty `auth`, so that the kubelet pulls anonymously.',
+      body: withExamples(Type.Object({
         apiVersion: Type.Literal(KUBELET_API),
         kind: Type.Literal('CredentialProviderRequest'),
         image: Type.String({ minLength: 1, maxLength: 1024 }),
         serviceAccountToken: Type.Optional(Type.String({ maxLength: 16384 })),
         serviceAccountAnnotations: Type.Optional(Type.Record(Type.String(), Type.String()))
-      }),
+      }), ...EXAMPLES.kubelet.request),
       response: {
-        200: Type.Object({
+        200: withExamples(Type.Object({
           apiVersion: Type.Literal(KUBELET_API),
           kind: Type.Literal('CredentialProviderResponse'),
           cacheKeyType: Type.Union([Type.Literal('Registry'), Type.Literal('Image'), Type.Literal('Global')]),
           cacheDuration: Type.Optional(Type.String({ pattern: '^([0-9]+h)?([0-9]+m)?[0-9]+s$' })),
           auth: Type.Record(Type.String(), Type.Object({ username: Type.String(), password: Type.String() }, { additionalProperties: false }))
-        }, { additionalProperties: false, description: 'only the fields of credentialprovider.kubelet.k8s.io/v1: the kubelet decodes strictly' }),
+        }, { additionalProperties: false, description: 'only the fields of credentialprovider.kubelet.k8s.io/v1: the kubelet decodes strictly' }), ...EXAMPLES.kubelet.response),
         ...errorResponses(400, 401, 403, 429, 502, 503, 504)
       }
     }

@@ -3,7 +3,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { inferApiUrl } from '../../registry/names.js';
-import { errorResponses } from '../schemas.js';
+import { errorResponses, withExamples } from '../schemas.js';
+import { EXAMPLES } from './examples.js';
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const { registries, cache } = app.broker;
@@ -11,9 +12,11 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/v1/registries', {
     schema: {
       tags: ['registries'],
+      operationId: 'listRegistries',
       summary: 'Configured registries with their credential references and cache state',
+      description: 'Each registries.conf entry with its credential reference (never a value) and the state of its registry-level cache entries, and the result of the last reload of the file.',
       response: {
-        200: Type.Object({
+        200: withExamples(Type.Object({
           source: Type.String({ description: 'registries.conf path' }),
           lastReload: Type.Object({ result: Type.String(), at: Type.Optional(Type.String()), error: Type.Optional(Type.String()) }),
           registries: Type.Array(Type.Object({
@@ -33,7 +36,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
               freshUntil: Type.Optional(Type.Union([Type.String(), Type.Null()]))
             })
           }))
-        }),
+        }), ...EXAMPLES.registries.response),
         ...errorResponses(401, 403, 429)
       }
     }
@@ -77,11 +80,13 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/v1/cache/invalidate', {
     schema: {
       tags: ['cache'],
+      operationId: 'invalidateCache',
       summary: 'Drop cached credentials, all or those of one registry prefix',
-      body: Type.Optional(Type.Object({
+      description: 'Without a body (or with `{}`) every cached credential is dropped; with `registry`, those of that registries.conf prefix and of images under it. The next request fetches again.',
+      body: Type.Optional(withExamples(Type.Object({
         registry: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'registry prefix as in registries.conf, or an image name prefix' }))
-      }, { additionalProperties: false })),
-      response: { 200: Type.Object({ invalidated: Type.Integer() }), ...errorResponses(400, 401, 403, 429) }
+      }, { additionalProperties: false }), ...EXAMPLES.invalidate.request)),
+      response: { 200: withExamples(Type.Object({ invalidated: Type.Integer({ description: 'how many cached credentials were dropped' }) }), ...EXAMPLES.invalidate.response), ...errorResponses(400, 401, 403, 429) }
     }
   }, async (request) => {
     const registry = request.body?.registry;

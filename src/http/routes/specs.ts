@@ -3,7 +3,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { formatReference, parseCredentialSpec } from '../../credentials/reference.js';
-import { SpecString, errorResponses } from '../schemas.js';
+import { SpecString, errorResponses, withExamples } from '../schemas.js';
+import { EXAMPLES } from './examples.js';
 
 export const ParsedReference = Type.Object({
   type: Type.String(),
@@ -19,19 +20,20 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/v1/credential-specs/validate', {
     schema: {
       tags: ['credential-specs'],
+      operationId: 'validateCredentialSpec',
       summary: 'Parse a credential reference (spec), fetching nothing',
       description: 'Accepts a spec as a request or an Application annotation names it, and the registries.conf form <prefix>=<spec>.',
-      body: Type.Object({
+      body: withExamples(Type.Object({
         spec: SpecString,
         registryPrefix: Type.Optional(Type.Boolean({ description: 'ignored: the registries.conf form <prefix>=<spec> is always accepted', deprecated: true }))
-      }, { additionalProperties: false }),
+      }, { additionalProperties: false }), ...EXAMPLES.validate.request),
       response: {
-        200: Type.Object({
+        200: withExamples(Type.Object({
           valid: Type.Boolean(),
           canonical: Type.String({ description: 'the reference in canonical form, without the prefix' }),
           prefix: Type.Optional(Type.String({ description: 'the registry prefix of a <prefix>=<spec> form: the images the spec applies to in registries.conf' })),
           reference: ParsedReference
-        }),
+        }), ...EXAMPLES.validate.response),
         ...errorResponses(400, 401, 403, 429)
       }
     }

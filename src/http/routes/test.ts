@@ -7,7 +7,8 @@ import { isCodedError } from '../../errors.js';
 import { testRegistry, type RegistryTestResult } from '../../registry/client.js';
 import { formatImageReference } from '../../registry/image-ref.js';
 import { authorizeImage } from '../issue.js';
-import { ImageString, SpecString, errorResponses } from '../schemas.js';
+import { ImageString, SpecString, errorResponses, withExamples } from '../schemas.js';
+import { EXAMPLES } from './examples.js';
 
 const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/;
 
@@ -31,9 +32,11 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/v1/credentials/test', {
     schema: {
       tags: ['credentials'],
+      operationId: 'testCredentials',
       summary: 'Resolve, then prove the credentials against the registry (ping, auth, tags)',
-      body: Type.Object({ image: ImageString, credentials: Type.Optional(SpecString) }, { additionalProperties: false }),
-      response: { 200: TestResponse, ...errorResponses(400, 401, 403, 404, 429, 502, 503, 504) }
+      description: 'Talks to the registry as `argocd-image-updater test` would: the v2 ping, the Basic or Bearer challenge, up to 10 tags. A cached credential the registry refuses is refetched once. What the registry answered is in the body with status 200 (`ok`, `error`); the error statuses are those of resolution.',
+      body: withExamples(Type.Object({ image: ImageString, credentials: Type.Optional(SpecString) }, { additionalProperties: false }), ...EXAMPLES.test.request),
+      response: { 200: withExamples(TestResponse, ...EXAMPLES.test.response), ...errorResponses(400, 401, 403, 404, 429, 502, 503, 504) }
     }
   }, async (request) => {
     const body = request.body;

@@ -53,6 +53,8 @@ export class LocalSecretStore implements SecretStore {
   private serviceAccounts = new Map<string, Entry<ServiceAccountObject>>();
   /** what each file held when it last parsed, kept while a later version does not parse */
   private lastGood = new Map<string, FileObjects>();
+  /** size, times and inode of each file when it last parsed: an unchanged file is not read again */
+  private stamps = new Map<string, string>();
   private currentProblems: string[] = [];
   private readonly listeners = new Set<ChangeListener>();
   private started = false;
@@ -181,6 +183,15 @@ export class LocalSecretStore implements SecretStore {
     if (sig !== undefined) this.startWatch();
   }
 
+  private async fileStamp (name: string): Promise<string | undefined> {
+    try {
+      const s = await stat(join(this.dir, name));
+      return `${s.size}\0${s.mtimeMs}\0${s.ctimeMs}\0${s.ino}`;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Names, sizes and times of the manifest files: cheap to compare, no file is read. */
   private async folderSignature (): Promise<string | undefined> {
     let names: string[];
@@ -216,8 +227,14 @@ export class LocalSecretStore implements SecretStore {
     const secrets = new Map<string, Entry<SecretObject>>();
     const serviceAccounts = new Map<string, Entry<ServiceAccountObject>>();
     const lastGood = new Map<string, FileObjects>();
+    const stamps = new Map<string, string>();
     for (const name of names) {
-      const result = await this.readManifestFile(name);
+      // a file whose stamp has not changed since it parsed is not read nor parsed again: a change
+      // of one Secret costs the parse of its own file only (taken before the read: a write in
+      // between changes it again, so the next reload reads the file)
+      const stamp = await this.fileStamp(name);
+      const unchanged = stamp !== undefined && this.stamps.get(name) === stamp ? this.lastGood.get(name) : undefined;
+      const result = unchanged ?? await this.readManifestFile(name);
       let objects: FileObjects;
       if ('unreadable' in result) {
         const kept = result.keepLast ? this.lastGood.get(name) : undefined;
@@ -228,6 +245,7 @@ export class LocalSecretStore implements SecretStore {
         objects = kept;
       } else {
         objects = result;
+        if (stamp !== undefined) stamps.set(name, stamp);
         for (const p of objects.problems) { this.log?.warn({ file: name }, p); problems.push(p) }
       }
       lastGood.set(name, objects);
@@ -242,6 +260,7 @@ export class LocalSecretStore implements SecretStore {
     this.secrets = secrets;
     this.serviceAccounts = serviceAccounts;
     this.lastGood = lastGood;
+    this.stamps = stamps;
     this.currentProblems = problems;
     this.signature = signature ?? '';
     this.lastSyncAt = new Date().toISOString();
@@ -304,6 +323,8 @@ export class LocalSecretStore implements SecretStore {
     }
     const docs = parseDocuments(name, text);
     if (!Array.isArray(docs)) return docs;
+    // a large file's parse and its checks are two turns of the event loop, not one
+    await new Promise((resolve) => setImmediate(resolve));
     const out: FileObjects = { secrets: [], serviceAccounts: [], problems: [] };
     docs.forEach((doc, i) => { this.collect(out, name, `document ${i}`, doc, true) });
     return out;

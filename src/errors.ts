@@ -33,13 +33,11 @@ export const ScriptTimeout = createError<[string, string]>(
 export const KubernetesForbidden = createError<[string]>('KUBERNETES_FORBIDDEN', '%s', 502);
 export const KubernetesUnavailable = createError<[string]>('KUBERNETES_UNAVAILABLE', '%s', 503);
 export const ArgocdUnavailable = createError<[string]>('ARGOCD_UNAVAILABLE', '%s', 503);
-export const RegistryUnavailable = createError<[string]>('REGISTRY_UNAVAILABLE', '%s', 502);
 // the pod's own cloud identity (ecr:, gcp:, acr:): missing or not allowed is an operator's fix
 // on the service side (502, as KUBERNETES_FORBIDDEN); an unreachable provider is 503
 export const CloudIdentityMissing = createError<[string]>('CLOUD_IDENTITY_MISSING', '%s', 502);
 export const CloudAccessDenied = createError<[string]>('CLOUD_ACCESS_DENIED', '%s', 502);
 export const CloudProviderUnavailable = createError<[string]>('CLOUD_PROVIDER_UNAVAILABLE', '%s', 503);
-export const NotReady = createError<[string]>('NOT_READY', '%s', 503);
 // the HTTP edge: answers Fastify or Node's HTTP parser would otherwise give without a code
 export const MalformedRequest = createError<[string]>('MALFORMED_REQUEST', '%s', 400);
 export const RequestTimeout = createError<[string]>('REQUEST_TIMEOUT', '%s', 408);

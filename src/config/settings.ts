@@ -120,10 +120,6 @@ export function flagOfEnv (env: string): string {
   return env.toLowerCase().replace(/_/g, '-');
 }
 
-export function envNameOfFlag (flag: string): string {
-  return flag.replace(/^--/, '').replace(/-/g, '_').toUpperCase();
-}
-
 /** Every setting as a --kebab-case string flag, for parseArgv. */
 export const SETTING_FLAGS: FlagOptions = Object.fromEntries(SETTINGS.map((s) => [flagOfEnv(s.env), { type: 'string' as const }]));
 

@@ -14,7 +14,6 @@ const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 // A registries.conf prefix: host (DNS name, IPv4 or [IPv6]) with optional port and path.
 const REGISTRY_PREFIX = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*)(:[0-9]{1,5})?(\/[-._a-z0-9]+)*\/?$/;
-// eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 function invalid (message: string): Error {
@@ -139,12 +138,6 @@ export function formatReference (ref: CredentialReference): string {
     case 'gcp':
     case 'acr': return formatCloudReference(ref);
   }
-}
-
-/** Canonical text form of a parsed spec, with its prefix when it has one. */
-export function formatParsedSpec (parsed: ParsedSpec): string {
-  const text = formatReference(parsed.reference);
-  return parsed.prefix === undefined ? text : `${parsed.prefix}=${text}`;
 }
 
 /**

@@ -28,7 +28,6 @@ export const TAGS = [
   { name: 'protocols', description: 'The protocols container tools already speak: the docker credential helper and the kubelet credential provider' },
   { name: 'health', description: 'Probes and metrics; open to all, no token' }
 ] as const;
-export type Tag = typeof TAGS[number]['name'];
 
 const RETRY_AFTER = { 'Retry-After': { type: 'integer', minimum: 1, description: 'seconds to wait before retrying' } };
 

@@ -31,4 +31,3 @@ export const PolicyFileSchema = Type.Object({
 }, { additionalProperties: false, description: 'a policy has a rules list' });
 
 export type PolicyRule = Static<typeof PolicyRuleSchema>;
-export type PolicyFile = Static<typeof PolicyFileSchema>;

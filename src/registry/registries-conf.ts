@@ -102,7 +102,7 @@ function isPemCertificates (pem: string): boolean {
   if (blocks === null) return false;
   if (pem.replace(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g, '').trim() !== '') return false;
   try {
-    for (const block of blocks) new X509Certificate(block); // eslint-disable-line no-new
+    for (const block of blocks) new X509Certificate(block);
     return true;
   } catch {
     return false;

@@ -59,7 +59,7 @@ export const EXAMPLES = {
   },
   test: {
     // a registry on this machine (docker run -p 5000:5000 registry:2): without one, ok is false
-    // with REGISTRY_UNAVAILABLE, still with status 200
+    // and error.code REGISTRY_UNREACHABLE, still with status 200
     request: [{ image: 'localhost:5000/app:1.0' }],
     response: [{
       ok: true,

@@ -1,6 +1,6 @@
 // The notation of ecr:, gcp: and acr: references and the cloud registry hosts they recognise.
 import t from 'tap';
-import { formatParsedSpec, parseCredentialSpec } from '../../../src/credentials/reference.js';
+import { formatReference, parseCredentialSpec } from '../../../src/credentials/reference.js';
 import { providerHostOf } from '../../../src/credentials/cloud/hosts.js';
 import { registryCredentialSpec } from '../../../src/credentials/registry-credentials.js';
 import { parseRegistriesConf } from '../../../src/registry/registries-conf.js';
@@ -25,7 +25,7 @@ t.test('valid cloud references and their canonical form', async (t) => {
   for (const [spec, reference, canonical] of table) {
     const parsed = parseCredentialSpec(spec);
     t.same(parsed, { reference }, spec);
-    t.equal(formatParsedSpec(parsed), canonical, `${spec} → ${canonical}`);
+    t.equal(formatReference(parsed.reference), canonical, `${spec} → ${canonical}`);
     t.same(parseCredentialSpec(canonical), parsed, 'the canonical form parses to the same reference');
   }
   // registries.conf prefixes: the "=" of an option is not a registry prefix

@@ -296,13 +296,15 @@ if (helm === undefined) {
   });
 
   t.test('the remaining values reach their env vars', async (t) => {
-    const docs = render({ logLevel: 'debug', rateLimitPerMinute: 0, extTimeout: '30s', cacheMaxStale: '10m', extraEnv: [{ name: 'HUB_CREDS', valueFrom: { secretKeyRef: { name: 'hub', key: 'creds' } } }] });
+    const docs = render({ logLevel: 'debug', rateLimitPerMinute: 0, extTimeout: '30s', cacheMaxStale: '10m', cacheMaxEntries: 250000, extraEnv: [{ name: 'HUB_CREDS', valueFrom: { secretKeyRef: { name: 'hub', key: 'creds' } } }] });
     t.equal(envValue(docs, 'LOG_LEVEL'), 'debug');
     t.equal(envValue(docs, 'RATE_LIMIT_PER_MINUTE'), '0');
     t.equal(envValue(render(), 'ANNOTATION_SOURCES'), 'secrets', 'annotations may name Secrets only by default');
     t.equal(envValue(render({ annotationSources: 'all' }), 'ANNOTATION_SOURCES'), 'all');
     t.equal(envValue(docs, 'EXT_TIMEOUT'), '30s');
     t.equal(envValue(docs, 'CACHE_MAX_STALE'), '10m');
+    t.equal(envValue(docs, 'CACHE_MAX_ENTRIES'), '250000', 'a large bound is written as digits, not 2.5e+05');
+    t.equal(envValue(render(), 'CACHE_MAX_ENTRIES'), '10000', 'the service default');
     t.same(env(docs).get('HUB_CREDS')?.valueFrom, { secretKeyRef: { name: 'hub', key: 'creds' } });
     const names = (container(docs).env as Obj[]).map((e) => e.name);
     t.equal(new Set(names).size, names.length, 'no env var twice');
@@ -371,13 +373,13 @@ if (helm === undefined) {
       auth: { mode: 'static', audiences: ['x', 'y'], tokensSecret: { name: 'tokens' } },
       applicationsApi: 'argocd',
       argocd: { server: 'argocd.example.com:443', tokenSecret: { name: 't' }, plaintext: true, insecure: true, caConfigMap: { name: 'ca' } },
-      extTimeout: '30s', cacheMaxStale: '1h'
+      extTimeout: '30s', cacheMaxStale: '1h', cacheMaxEntries: 50000
     }));
     t.match(all, {
       secretNamespaces: ['argocd', 'team-a'], authMode: 'static', authAudiences: ['x', 'y'],
       authTokensFile: /^\/var\/run\/secrets\//, applicationsApi: 'argocd', argocdServer: 'argocd.example.com:443',
       argocdPlaintext: true, argocdInsecure: true, argocdTokenFile: '/var/run/secrets/argocd/token',
-      argocdCaFile: /^\//, extTimeoutMs: 30_000, cacheMaxStaleMs: 3_600_000
+      argocdCaFile: /^\//, extTimeoutMs: 30_000, cacheMaxStaleMs: 3_600_000, cacheMaxEntries: 50_000
     });
     const none = settingsOf(render({ auth: { mode: 'none', allowNoneInCluster: true } }));
     t.equal(none.authMode, 'none', 'mode none starts in-cluster when allowed');

@@ -224,15 +224,15 @@ t.test('a bad setting never echoes a secret-bearing neighbour', async (t) => {
   t.equal(s.argocdToken, secret, 'the token itself is loaded');
 });
 
-t.test('the README settings table lists every setting with the default the table gives', async (t) => {
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-  const start = readme.indexOf('### Settings');
-  t.ok(start >= 0, 'the README has a Settings section');
+t.test('the settings table of docs/configuration.md lists every setting with the default the table gives', async (t) => {
+  const readme = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
+  const start = readme.indexOf('## Settings');
+  t.ok(start >= 0, 'docs/configuration.md has a Settings section');
   const section = readme.slice(start, readme.indexOf('\n#', start + 1));
   const rows = new Map<string, string>();
   for (const m of section.matchAll(/^\| `([A-Z0-9_]+)` \| (.*?) \| .* \|$/gm)) rows.set(m[1] as string, (m[2] as string).trim());
   for (const s of SETTINGS) {
-    t.equal(rows.get(s.env), shownDefault(s), `${s.env}: README default`);
+    t.equal(rows.get(s.env), shownDefault(s), `${s.env}: documented default`);
   }
-  t.same([...rows.keys()], SETTINGS.map((s) => s.env), 'the README lists the settings of the table, in its order, and no other');
+  t.same([...rows.keys()], SETTINGS.map((s) => s.env), 'docs/configuration.md lists the settings of the table, in its order, and no other');
 });

@@ -1,7 +1,7 @@
 // The API's shapes: the credential domain's result schemas (credentials/results.ts) served as
 // they are, the error shape, the documented error responses and headers, the tags.
 import { Type, type TSchema } from '@sinclair/typebox';
-import { ExplainResult, ImageString, ResolveRequest, ResolveResult, SpecString } from '../credentials/results.js';
+import { ExplainResult, ImageString, ResolveRequest, ResolveResult, SourceView, SpecString } from '../credentials/results.js';
 import * as errors from '../errors.js';
 
 // every code made with @fastify/error in errors.ts: the `code` enum of the OpenAPI document
@@ -66,4 +66,4 @@ export function withExamples<T extends TSchema> (schema: T, ...examples: unknown
   return { ...schema, examples };
 }
 
-export { ExplainResult, ImageString, ResolveRequest, ResolveResult, SpecString };
+export { ExplainResult, ImageString, ResolveRequest, ResolveResult, SourceView, SpecString };

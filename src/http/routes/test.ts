@@ -7,7 +7,7 @@ import { isCodedError } from '../../errors.js';
 import { testRegistry, type RegistryTestResult } from '../../registry/client.js';
 import { formatImageReference } from '../../registry/image-ref.js';
 import { authorizeImage } from '../issue.js';
-import { ImageString, SpecString, errorResponses, withExamples } from '../schemas.js';
+import { ImageString, SourceView, SpecString, errorResponses, withExamples } from '../schemas.js';
 import { EXAMPLES } from './examples.js';
 
 const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/;
@@ -17,7 +17,7 @@ export const TestResponse = Type.Object({
   image: Type.String(),
   registry: Type.String({ description: 'the endpoint prefix' }),
   apiUrl: Type.String(),
-  source: Type.Union([Type.Object({ type: Type.String(), ref: Type.String(), level: Type.String() }), Type.Null()]),
+  source: Type.Union([SourceView, Type.Null()], { description: 'the credential used; null when the registry was tried anonymously' }),
   authScheme: Type.Union([Type.Literal('none'), Type.Literal('basic'), Type.Literal('bearer')]),
   authenticated: Type.Boolean(),
   tags: Type.Array(Type.String(), { maxItems: 10 }),

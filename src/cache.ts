@@ -1,4 +1,4 @@
-// The one cache primitive of the service (README "Caching"): a bounded least-recently-used map
+// The one cache primitive of the service (docs/operations.md "Caching"): a bounded least-recently-used map
 // (lru-cache) of fetched values, each fresh until a deadline and then kept a while longer as a
 // stand-in; concurrent misses of one key share one fetch. Used by the credential cache, the
 // TokenReview cache and the Argo CD Application cache. Every operation is O(1): no key lists.

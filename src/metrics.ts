@@ -1,4 +1,4 @@
-// One prom-client Registry per app; every metric the README lists is defined here.
+// One prom-client Registry per app; every metric docs/operations.md lists is defined here.
 // Label values are bounded sets: never an image, a Secret or a caller name.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { VERSION } from './version.js';

@@ -1,4 +1,4 @@
-// Application-level credentials (README "How a credential is chosen") read from an Application's
+// Application-level credentials (README "How resolution works", step 3) read from an Application's
 // annotations, as Argo CD Image Updater reads them:
 // the image-list entry matching the image → its alias's pull-secret → the application-wide pull-secret.
 // Pure functions; every step is reported so that the explain endpoint can show it.

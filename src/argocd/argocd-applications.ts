@@ -1,5 +1,5 @@
 // Argo CD Applications read through the Argo CD REST API (APPLICATIONS_API=argocd), each cached
-// briefly with one request in flight per name: annotation changes are seen within 5 s (README "Resolution").
+// briefly with one request in flight per name: annotation changes are seen within 5 s (docs/operations.md "On Kubernetes").
 import { Cache } from '../cache.js';
 import type { ApplicationInfo, ApplicationSource, ApplicationsStatus } from './types.js';
 import type { ArgocdClient } from './client.js';

@@ -1,4 +1,4 @@
-// Every setting (README "Settings"): environment variables, each also a --kebab-case flag (flags win).
+// Every setting (docs/configuration.md "Settings"): environment variables, each also a --kebab-case flag (flags win).
 // Validated as a whole at start; the first bad value is reported as one line naming it.
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -59,14 +59,14 @@ export interface SettingDef {
   env: string
   /** the value used when the setting is unset; the only place it is written */
   default?: string
-  /** what the README and --help say the default is, where it depends on the mode */
+  /** what docs/configuration.md and --help say the default is, where it depends on the mode */
   shown?: string
   /** a bare `--flag` means true */
   boolean?: true
   help: string
 }
 
-/** The table of settings: drives loading, the flags, --help, and the README's settings table (tested). */
+/** The table of settings: drives loading, the flags, --help, and the settings table of docs/configuration.md (tested). */
 export const SETTINGS: readonly SettingDef[] = [
   { env: 'HOST', default: '0.0.0.0', help: 'listen address' },
   { env: 'PORT', default: '8080', help: 'listen port' },
@@ -102,7 +102,7 @@ export const SETTINGS: readonly SettingDef[] = [
 
 const BY_ENV = new Map(SETTINGS.map((s) => [s.env, s]));
 
-/** What the README and --help show as a setting's default ("—" when it has none). */
+/** What docs/configuration.md and --help show as a setting's default ("—" when it has none). */
 export function shownDefault (s: SettingDef): string {
   return s.shown ?? s.default ?? '—';
 }

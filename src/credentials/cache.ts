@@ -1,4 +1,4 @@
-// The credential cache (README "Caching"): the one cache primitive (../cache.ts), bounded by
+// The credential cache (docs/operations.md "Caching"): the one cache primitive (../cache.ts), bounded by
 // CACHE_MAX_ENTRIES with least-recently-used eviction. Registry-level entries (as many as
 // registries.conf has entries) are kept in a segment of their own, so that a flood of
 // request-, image- or application-level entries never evicts them. Entries live until their expiry

@@ -1,4 +1,4 @@
-// Credential references (README "Credential references"): parsing and canonical text form of specs, and the
+// Credential references (docs/references.md): parsing and canonical text form of specs, and the
 // `<username>:<password>` format that secret:, env: and ext: sources yield.
 import { posix } from 'node:path';
 import { InvalidCredentialSpec, MalformedCredentials } from '../errors.js';

@@ -1,5 +1,5 @@
 // The one error shape: every answer that is an error carries `{ statusCode, code, error, message }`
-// with a stable code (README "Errors"), whether it comes from our code, from Fastify, or from
+// with a stable code (docs/api.md "Errors"), whether it comes from our code, from Fastify, or from
 // Node's HTTP parser before Fastify sees a request. 4xx messages pass through; 5xx carry our
 // code and our message, never an upstream body.
 import { randomUUID } from 'node:crypto';

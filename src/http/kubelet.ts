@@ -1,6 +1,6 @@
 // How widely and how long the kubelet may keep a credential provider answer. The kubelet looks
 // its cache up by the image, then by the image's first path segment (the registry host), then a
-// global key, before it calls the plugin again (README "Kubelet credential provider").
+// global key, before it calls the plugin again (docs/kubelet.md, docs/api.md "Commands").
 import { registryCredentialSpec } from '../credentials/registry-credentials.js';
 import { canonicalPrefix } from '../registry/names.js';
 import type { RegistriesConfig } from '../registry/registries-conf.js';

@@ -1,4 +1,4 @@
-// Caller authorization policy (the README's "Callers" section): compiling the rules of a
+// Caller authorization policy (docs/configuration.md "Callers: authentication and policy"): compiling the rules of a
 // policy file, the built-in defaults when there is none, and evaluation. Deny unless a rule allows.
 import { LRUCache } from 'lru-cache';
 import { parse as parseYaml } from 'yaml';

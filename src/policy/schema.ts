@@ -1,4 +1,4 @@
-// The policy file's shape (AUTH_POLICY_PATH, see the README's "Callers" section), as one
+// The policy file's shape (AUTH_POLICY_PATH, see docs/configuration.md "Callers: authentication and policy"), as one
 // TypeBox schema; the globs inside are checked when the rules are compiled.
 import { Type, type Static } from '@sinclair/typebox';
 

@@ -1,4 +1,4 @@
-// Registry endpoint selection (README "A resolve, end to end", step 2): longest configured
+// Registry endpoint selection (README "How resolution works", step 2): longest configured
 // prefix, else the default, else inferred.
 import type { ImageDefaults, ImageReference } from './image-ref.js';
 import { DOCKER_HUB, canonicalPrefix, inferApiUrl, splitPrefix } from './names.js';

@@ -5,7 +5,7 @@
 // The undici package is loaded on first use of an Agent. A request without one (the CLI bins:
 // one call to the service per run, then exit) goes through node:http with the same timeouts,
 // cap and errors: loading undici, or Node's built-in fetch, costs a bin's cold start 2.5 times
-// its CPU time (README, "CLI bins").
+// its CPU time (docs/api.md "Commands").
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';

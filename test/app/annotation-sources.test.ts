@@ -1,5 +1,5 @@
 // Application annotations may not widen what a caller can do: references read from them are
-// pullsecret:/secret: only unless ANNOTATION_SOURCES=all (the README's "Callers" section).
+// pullsecret:/secret: only unless ANNOTATION_SOURCES=all (docs/configuration.md "Callers: authentication and policy").
 import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';

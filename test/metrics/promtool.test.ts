@@ -1,5 +1,5 @@
 // A live /metrics scrape after traffic that touches every credbroker_ family reachable in local
-// mode, checked by the real `promtool check metrics` and against the README's metrics (names, labels, bounded values).
+// mode, checked by the real `promtool check metrics` and against the metrics of docs/operations.md (names, labels, bounded values).
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { accessSync, chmodSync, constants, readFileSync, writeFileSync } from 'node:fs';
@@ -31,7 +31,7 @@ const SECRET_VALUES = {
   deniedToken: 'bearer-token-value-D9d2-never-shown'
 };
 
-/** The README's metrics: every family and the labels it must carry */
+/** The metrics of docs/operations.md: every family and the labels it must carry */
 const SPEC_METRICS: Array<[string, 'counter' | 'gauge' | 'histogram', string[]]> = [
   ['credbroker_credential_requests_total', 'counter', ['outcome', 'source_type']],
   ['credbroker_cache_hits_total', 'counter', ['level']],

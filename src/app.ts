@@ -21,6 +21,7 @@ import authPlugin, { type TokenReviewer } from './http/auth.js';
 import type { BrokerContext } from './http/context.js';
 import { EdgeLogController, registerOverload, registerRequestEdge, requestId } from './http/edge.js';
 import { clientErrorHandler, frameworkErrors, registerErrorHandling } from './http/errors.js';
+import { lazyCompilers } from './http/lazy-compilers.js';
 import { ErrorResponse, TAGS } from './http/schemas.js';
 import authStatusRoutes from './http/routes/auth-status.js';
 import credentialRoutes from './http/routes/credentials.js';
@@ -58,7 +59,10 @@ function isLoggerInstance (l: unknown): l is NonNullable<FastifyServerOptions['l
 export async function buildApp (opts: BuildOptions): Promise<FastifyInstance> {
   const { settings } = opts;
   const metrics = opts.metrics ?? createMetrics();
+  // route schemas compile on first use (or once listening), not before the server can listen
+  const compilers = lazyCompilers();
   const app = Fastify({
+    schemaController: compilers.schemaController,
     ...(isLoggerInstance(opts.logger) ? { loggerInstance: opts.logger } : { logger: opts.logger ?? false }),
     bodyLimit: BODY_LIMIT,
     requestTimeout: 60_000,
@@ -76,6 +80,7 @@ export async function buildApp (opts: BuildOptions): Promise<FastifyInstance> {
 
   const log = app.log;
   registerRequestEdge(app);
+  app.addHook('onListen', (done) => { void compilers.warmUp(); done(); });
   const cleanup: Array<() => unknown> = [];
   app.addHook('onClose', async () => {
     for (const fn of cleanup.reverse()) await fn();

@@ -7,6 +7,7 @@ import type { Metrics } from '../metrics.js';
 import type { TokenType } from './token-type.js';
 import { AgentPool, TransportError, request as httpRequest, type HttpResponse, type TlsProfile } from '../transport/http-client.js';
 import { RateLimiter, type Clock } from './rate-limiter.js';
+import type { RegistryErrorCode, RegistryTestResult } from './test-result.js';
 
 export interface RegistryEndpointOptions {
   apiUrl: string
@@ -23,25 +24,7 @@ export interface RegistryCredential {
   tokenType: TokenType
 }
 
-export type RegistryErrorCode =
-  | 'REGISTRY_UNAUTHORIZED' // 401/403 with our credential (or none where one is needed)
-  | 'REGISTRY_REPOSITORY_NOT_FOUND'
-  | 'REGISTRY_TOKEN_FAILED' // token server unusable (not a credential problem)
-  | 'REGISTRY_BAD_RESPONSE'
-  | 'REGISTRY_TLS_ERROR'
-  | 'REGISTRY_TIMEOUT'
-  | 'REGISTRY_UNREACHABLE'
-  | 'REGISTRY_CONFIG_ERROR';
-
-export interface RegistryTestResult {
-  ok: boolean
-  authScheme: 'none' | 'basic' | 'bearer'
-  authenticated: boolean
-  status?: number
-  tags: string[]
-  durationMs: number
-  error?: { code: RegistryErrorCode, message: string }
-}
+export type { RegistryErrorCode, RegistryTestResult };
 
 export interface RegistryTestOptions {
   timeoutMs?: number

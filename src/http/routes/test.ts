@@ -4,7 +4,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { ResolveResult } from '../../credentials/resolver.js';
 import { isCodedError } from '../../errors.js';
-import { testRegistry, type RegistryTestResult } from '../../registry/client.js';
+import { testRegistry } from '../../registry/client.js';
+import { RegistryTestResult } from '../../registry/test-result.js';
 import { formatImageReference } from '../../registry/image-ref.js';
 import { authorizeImage } from '../issue.js';
 import { ImageString, SourceView, SpecString, errorResponses, withExamples } from '../schemas.js';
@@ -12,19 +13,16 @@ import { EXAMPLES } from './examples.js';
 
 const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/;
 
-export const TestResponse = Type.Object({
-  ok: Type.Boolean(),
-  image: Type.String(),
-  registry: Type.String({ description: 'the endpoint prefix' }),
-  apiUrl: Type.String(),
-  source: Type.Union([SourceView, Type.Null()], { description: 'the credential used; null when the registry was tried anonymously' }),
-  authScheme: Type.Union([Type.Literal('none'), Type.Literal('basic'), Type.Literal('bearer')]),
-  authenticated: Type.Boolean(),
-  tags: Type.Array(Type.String(), { maxItems: 10 }),
-  durationMs: Type.Integer(),
-  retriedWithFreshCredentials: Type.Boolean(),
-  error: Type.Optional(Type.Object({ code: Type.String(), message: Type.String() }))
-}, { $id: 'TestResponse' });
+export const TestResponse = Type.Composite([
+  Type.Object({
+    image: Type.String(),
+    registry: Type.String({ description: 'the endpoint prefix' }),
+    apiUrl: Type.String(),
+    source: Type.Union([SourceView, Type.Null()], { description: 'the credential used; null when the registry was tried anonymously' })
+  }),
+  Type.Omit(RegistryTestResult, ['status']),
+  Type.Object({ retriedWithFreshCredentials: Type.Boolean() })
+], { $id: 'TestResponse' });
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const { resolver, metrics, registryAgents } = app.broker;
@@ -64,7 +62,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     if (url.protocol === 'http:' && !LOOPBACK.test(url.host) && !endpoint.insecure) {
       return {
         ...base, ok: false, source: null, authScheme: 'none' as const, authenticated: false, tags: [], durationMs: 0, retriedWithFreshCredentials: false,
-        error: { code: 'REGISTRY_CONFIG_ERROR', message: `plain http to ${url.host} is refused; use https, or set insecure: true in registries.conf` }
+        error: { code: 'REGISTRY_CONFIG_ERROR' as const, message: `plain http to ${url.host} is refused; use https, or set insecure: true in registries.conf` }
       };
     }
 

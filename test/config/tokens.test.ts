@@ -6,14 +6,12 @@ import t from 'tap';
 import { lookupToken, openTokensFile, parseTokens } from '../../src/config/tokens.js';
 import { ConfigError } from '../../src/errors.js';
 import { createMetrics } from '../../src/metrics.js';
+import { eventually } from '../helpers/poll.js';
 
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
 const CI_TOKEN = 'ci-token-3f9a8b7c6d5e4f3a2b1c';
 const OPS_TOKEN = 'ops-token-0a1b2c3d4e5f6a7b8c9d';
 
-async function until (cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !cond(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
-}
 
 t.test('lookup by SHA-256', async (t) => {
   const tokens = parseTokens(`tokens:\n  - name: ci\n    sha256: ${sha(CI_TOKEN)}\n  - name: ops\n    sha256: ${sha(OPS_TOKEN).toUpperCase()}\n`);
@@ -62,12 +60,12 @@ t.test('token file reload keeps the last good version', async (t) => {
   t.equal(lookupToken(file.current(), OPS_TOKEN), undefined);
 
   writeFileSync(path, `tokens:\n  - name: ops\n    sha256: ${sha(OPS_TOKEN)}\n`);
-  await until(() => lookupToken(file.current(), OPS_TOKEN) === 'ops');
+  await eventually(() => lookupToken(file.current(), OPS_TOKEN) === 'ops');
   t.equal(lookupToken(file.current(), OPS_TOKEN), 'ops', 'new token known');
   t.equal(lookupToken(file.current(), CI_TOKEN), undefined, 'removed token refused');
 
   writeFileSync(path, 'tokens:\n  - name: ops\n    sha256: nothex\n');
-  await until(() => file.lastResult()?.result === 'failure');
+  await eventually(() => file.lastResult()?.result === 'failure');
   t.equal(file.lastResult()?.result, 'failure');
   t.equal(lookupToken(file.current(), OPS_TOKEN), 'ops', 'last good version kept');
   t.match(await metrics.registry.metrics(), /credbroker_config_reloads_total\{file="tokens",result="failure"\} [1-9]/);

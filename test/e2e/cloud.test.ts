@@ -13,6 +13,7 @@ import { DOCKER_HELPER_BIN, writeBinWrapper } from '../helpers/credbroker-stub.j
 import { localApp } from '../helpers/app.js';
 import { jwt, startFakeAws } from '../helpers/fake-cloud.js';
 import { startRegistry } from '../helpers/registry.js';
+import { ALL_REGISTRY_TOOLS, requireTools } from '../helpers/tools.js';
 
 const CALLER_TOKEN = 'e2e-cloud-caller-5e1f';
 const WEB_IDENTITY = jwt({ sub: 'system:serviceaccount:argocd:credbroker', aud: 'sts.amazonaws.com' });
@@ -31,6 +32,7 @@ Object.assign(process.env, {
 });
 
 t.test('skopeo lists tags of a token-auth registry that accepts only the ECR token', async (t) => {
+  if (requireTools(t, ...ALL_REGISTRY_TOOLS) === undefined) return;
   const aws = await startFakeAws(t, 'e2e-ecr');
   aws.webIdentityTokens.add(WEB_IDENTITY);
   aws.lifetimeMs = 3600_000;

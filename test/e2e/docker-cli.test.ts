@@ -1,7 +1,7 @@
 // The docker CLI (client only, no engine) as a credential helper consumer: `credHelpers` in
 // DOCKER_CONFIG/config.json sends the registry to docker-credential-credbroker, which asks the service.
 import t from 'tap';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -9,19 +9,11 @@ import { join } from 'node:path';
 import { DOCKER_HELPER_BIN, writeBinWrapper } from '../helpers/credbroker-stub.js';
 import { dockerConfigSecret, localApp, tmpDir } from '../helpers/app.js';
 import { startRegistry, type StartedRegistry } from '../helpers/registry.js';
+import { REGISTRY_TOOLS, requireTools } from '../helpers/tools.js';
 
 const PASSWORD = 'docker-cli-pw-4b1e9a';
 const WRONG = 'docker-cli-wrong-pw-2c';
 const CALLER_TOKEN = 'docker-cli-caller-7f3d';
-
-function hasDocker (): boolean {
-  try {
-    execFileSync('docker', ['--version'], { stdio: 'ignore', timeout: 10_000 });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 interface Teardown { teardown: (fn: () => unknown) => void }
 
@@ -64,7 +56,8 @@ async function manifestInspect (t: Teardown, url: string, reg: StartedRegistry) 
   });
 }
 
-t.test('docker manifest inspect uses the credentials docker-credential-credbroker fetches', { skip: hasDocker() ? false : 'the docker CLI is not installed' }, async (t) => {
+t.test('docker manifest inspect uses the credentials docker-credential-credbroker fetches', async (t) => {
+  if (requireTools(t, 'docker', ...REGISTRY_TOOLS.htpasswd) === undefined) return;
   const reg = await startRegistry({ auth: 'htpasswd', users: { alice: PASSWORD } });
   t.teardown(reg.stop);
   await reg.push('demo/app', '1.0');

@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { dockerConfigSecret, localApp, secretManifest, tmpDir } from '../helpers/app.js';
 import { cleanEnv, runCli } from '../helpers/process.js';
 import { startRegistry, type StartedRegistry } from '../helpers/registry.js';
+import { ALL_REGISTRY_TOOLS, requireTools } from '../helpers/tools.js';
 
 const PASSWORD = 'rt-pw-51d0c3';
 const WRONG = 'rt-wrong-pw-8e2f';
@@ -41,6 +42,7 @@ function noSecret (t: Teardown & { notOk: (v: unknown, m: string) => void }, tex
 }
 
 t.test('htpasswd registry: right and wrong credentials', async (t) => {
+  if (requireTools(t, ...ALL_REGISTRY_TOOLS) === undefined) return;
   const reg = await registry(t, 'htpasswd');
   const { app, logs } = await localApp(t, {
     conf: conf(reg, 'pullsecret:argocd/local'),
@@ -78,6 +80,7 @@ t.test('htpasswd registry: right and wrong credentials', async (t) => {
 });
 
 t.test('htpasswd registry without credentials: anonymous test fails with the challenge', async (t) => {
+  if (requireTools(t, ...ALL_REGISTRY_TOOLS) === undefined) return;
   const reg = await registry(t, 'htpasswd');
   const { app } = await localApp(t, { conf: `registries:\n  - name: Local\n    prefix: ${reg.host}\n    api_url: ${reg.url}\n` });
   const res = await testImage(app, `${reg.host}/demo/app`);
@@ -86,6 +89,7 @@ t.test('htpasswd registry without credentials: anonymous test fails with the cha
 });
 
 t.test('token registry: Bearer challenge with right and wrong credentials', async (t) => {
+  if (requireTools(t, ...ALL_REGISTRY_TOOLS) === undefined) return;
   const reg = await registry(t, 'token');
   const { app, logs } = await localApp(t, {
     conf: conf(reg, 'secret:argocd/local#creds'),
@@ -107,6 +111,7 @@ t.test('token registry: Bearer challenge with right and wrong credentials', asyn
 });
 
 t.test('a cached credential rotated at its source: one refetch after the 401', async (t) => {
+  if (requireTools(t, ...ALL_REGISTRY_TOOLS) === undefined) return;
   // An ext: script is the source whose change nothing watches (an ECR-style login):
   // the cache holds the old password until the registry refuses it.
   const reg = await registry(t, 'htpasswd');
@@ -148,6 +153,7 @@ t.test('a cached credential rotated at its source: one refetch after the 401', a
 });
 
 t.test('credbroker test <image>: the CLI against the registry', async (t) => {
+  if (requireTools(t, ...ALL_REGISTRY_TOOLS) === undefined) return;
   const reg = await registry(t, 'htpasswd');
   const dir = tmpDir(t, 'credbroker-cli-test-');
   const secrets = join(dir, 'secrets');

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { DOCKER_HELPER_BIN, writeBinWrapper } from '../helpers/credbroker-stub.js';
 import { dockerConfigSecret, localApp, secretManifest, tmpDir } from '../helpers/app.js';
 import { startRegistry, type StartedRegistry } from '../helpers/registry.js';
+import { ALL_REGISTRY_TOOLS, requireTools } from '../helpers/tools.js';
 
 const PASSWORD = 'e2e-pw-3c81f0';
 const WRONG = 'e2e-wrong-pw-07';
@@ -93,6 +94,7 @@ function audits (service: Service): Array<Record<string, unknown>> {
 }
 
 t.test('skopeo lists tags of an htpasswd registry with the credentials the helper fetches', async (t) => {
+  if (requireTools(t, ...ALL_REGISTRY_TOOLS) === undefined) return;
   const reg = await registry(t, 'htpasswd');
   const service = await startService(t, {
     entries: [{ reg, credentials: 'pullsecret:argocd/local' }],
@@ -107,6 +109,7 @@ t.test('skopeo lists tags of an htpasswd registry with the credentials the helpe
 });
 
 t.test('no credentials for the host: skopeo goes on anonymously', async (t) => {
+  if (requireTools(t, ...ALL_REGISTRY_TOOLS) === undefined) return;
   const basic = await registry(t, 'htpasswd');
   const open = await registry(t, 'none');
   // the caller may resolve both, but the service knows no credentials for either
@@ -123,6 +126,7 @@ t.test('no credentials for the host: skopeo goes on anonymously', async (t) => {
 });
 
 t.test('wrong credentials and service failures fail the pull and leak no secret', async (t) => {
+  if (requireTools(t, ...ALL_REGISTRY_TOOLS) === undefined) return;
   const reg = await registry(t, 'htpasswd');
   const wrong = await startService(t, {
     entries: [{ reg, credentials: 'secret:argocd/wrong#creds' }],
@@ -156,6 +160,7 @@ t.test('wrong credentials and service failures fail the pull and leak no secret'
 });
 
 t.test('an identity token from the helper is exchanged at the token server (token auth)', async (t) => {
+  if (requireTools(t, ...ALL_REGISTRY_TOOLS) === undefined) return;
   const reg = await registry(t, 'token');
   const service = await startService(t, {
     entries: [{ reg, credentials: 'pullsecret:argocd/identity' }],

@@ -1,9 +1,10 @@
 // The chart's cloud identity values for ecr:, gcp: and acr: references, rendered by the real
 // helm: ServiceAccount annotations for IRSA, GKE and AKS workload identity, the AKS pod label.
 import t from 'tap';
-import { helm, need, one, render, runHelm, chart } from './helm.js';
+import { one, render, runHelm, chart } from './helm.js';
+import { needTool } from '../helpers/tools.js';
 
-if (need(t, 'helm', helm, 'scripts/install-helm.sh')) {
+if (needTool(t, 'helm') !== undefined) {
   t.test('by default: no cloud annotation, no Azure label', async (t) => {
     const docs = render();
     t.equal(one(docs, 'ServiceAccount').metadata.annotations, undefined);

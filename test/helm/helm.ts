@@ -1,12 +1,13 @@
 // Shared by the chart tests: find helm and promtool, render the chart, list what a live scrape exposes.
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { createMetrics } from '../../src/metrics.js';
 import { localApp } from '../helpers/app.js';
+import { findTool } from '../helpers/tools.js';
 
 export type Obj = Record<string, any>;
 
@@ -15,27 +16,8 @@ export const chart = join(root, 'helm', 'credbroker');
 export const NS = 'argocd';
 export const RELEASE = 'cb';
 
-function findTool (name: string, versionArgs: string[]): string | undefined {
-  const local = join(root, '.tools', 'bin', name);
-  if (existsSync(local)) return local;
-  for (const dir of (process.env.PATH ?? '').split(delimiter).filter(Boolean)) {
-    try { accessSync(join(dir, name), constants.X_OK); } catch { continue; }
-    if (spawnSync(join(dir, name), versionArgs, { timeout: 10_000 }).status === 0) return join(dir, name);
-  }
-  return undefined;
-}
-
-export const helm = findTool('helm', ['version', '--short']);
-export const promtool = findTool('promtool', ['--version']);
-
-/** Skip (outside CI) or fail (in CI) when a tool is missing; returns whether to go on. */
-export function need (t: { fail: (m: string) => void, test: (name: string, o: { skip: string }, fn: () => Promise<void>) => unknown }, tool: string, path: string | undefined, install: string): boolean {
-  if (path !== undefined) return true;
-  const why = `${tool} not found (.tools/bin/${tool} or PATH): run ${install}`;
-  if (process.env.CI !== undefined && process.env.CI !== '') t.fail(why);
-  else t.test(tool, { skip: why }, async () => {});
-  return false;
-}
+export const helm = findTool('helm');
+export const promtool = findTool('promtool');
 
 export function tempDir (t: { teardown: (fn: () => void) => void }, prefix = 'credbroker-helm-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));

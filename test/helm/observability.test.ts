@@ -5,7 +5,8 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { chart, helm, metricNames, need, NS, one, ofKind, promtool, render, RELEASE, tempDir, exposedMetricNames, type Obj } from './helm.js';
+import { chart, helm, metricNames, NS, one, ofKind, promtool, render, RELEASE, tempDir, exposedMetricNames, type Obj } from './helm.js';
+import { needTool, requireTool } from '../helpers/tools.js';
 
 const JOB = `${RELEASE}-credbroker`;
 const ALERTS = [
@@ -21,7 +22,7 @@ t.test('the metric-name reader sees selectors, bare names, and nothing of PromQL
   t.same(metricNames('label_values(credbroker_build_info{namespace="$namespace"}, job)'), ['credbroker_build_info'], 'Grafana\'s label_values names a label second');
 });
 
-if (need(t, 'helm', helm, 'scripts/install-helm.sh')) {
+if (needTool(t, 'helm') !== undefined) {
   t.test('alerts and dashboard', async (t) => {
     const exposed = await exposedMetricNames(t);
     t.ok(exposed.has('credbroker_build_info') && exposed.has('credbroker_registry_request_duration_seconds_bucket'), 'the scrape lists the families');
@@ -59,8 +60,8 @@ if (need(t, 'helm', helm, 'scripts/install-helm.sh')) {
       }
     });
 
-    await t.test('promtool check rules accepts the rendered groups, and rejects a broken one', { skip: promtool === undefined && !process.env.CI ? 'promtool not found: run scripts/install-promtool.sh' : false }, async (t) => {
-      if (promtool === undefined) { t.fail('promtool not found'); return; }
+    await t.test('promtool check rules accepts the rendered groups, and rejects a broken one', async (t) => {
+      if (requireTool(t, 'promtool') === undefined || promtool === undefined) return;
       const file = join(work, 'rules.yaml');
       writeFileSync(file, stringify({ groups }));
       const ok = spawnSync(promtool, ['check', 'rules', file], { encoding: 'utf8', timeout: 30_000 });
@@ -71,8 +72,8 @@ if (need(t, 'helm', helm, 'scripts/install-helm.sh')) {
       t.not(spawnSync(promtool, ['check', 'rules', bad], { encoding: 'utf8', timeout: 30_000 }).status, 0, 'the check can fail');
     });
 
-    await t.test('promtool test rules: alerts fire on the series that should fire them, and only those', { skip: promtool === undefined && !process.env.CI ? 'promtool not found' : false }, async (t) => {
-      if (promtool === undefined) { t.fail('promtool not found'); return; }
+    await t.test('promtool test rules: alerts fire on the series that should fire them, and only those', async (t) => {
+      if (requireTool(t, 'promtool') === undefined || promtool === undefined) return;
       writeFileSync(join(work, 'rules.yaml'), stringify({ groups }));
       const ours = `job="${JOB}",namespace="${NS}"`;
       const annotations = (alert: string, labels: Record<string, string>, value: string): Obj => {

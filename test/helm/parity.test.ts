@@ -8,7 +8,8 @@ import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync }
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { runExtScript } from '../../src/credentials/ext.js';
-import { chart, helm, need, NS, one, ofKind, render, RELEASE, root, runHelm, tempDir, type Obj } from './helm.js';
+import { chart, NS, one, ofKind, render, RELEASE, root, runHelm, tempDir, type Obj } from './helm.js';
+import { needTool } from '../helpers/tools.js';
 
 const FULL = `${RELEASE}-credbroker`;
 const deployment = (docs: Obj[]): Obj => one(docs, 'Deployment');
@@ -46,7 +47,7 @@ t.test('the chart README is generated from values.yaml and up to date', async (t
   t.not(changed, committed, 'a changed description changes the README (the check can fail)');
 });
 
-if (need(t, 'helm', helm, 'scripts/install-helm.sh')) {
+if (needTool(t, 'helm') !== undefined) {
   t.test('helm lint --strict with every new value set', async (t) => {
     const r = runHelm(['lint', '--strict', chart], {
       namespaceOverride: 'credbroker',

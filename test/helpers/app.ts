@@ -77,12 +77,5 @@ export async function localApp (t: Teardown, opts: LocalAppOptions = {}): Promis
   };
 }
 
-/** Polls `fn` until it returns true or `ms` pass; resolves to whether it did. */
-export async function eventually (fn: () => Promise<boolean> | boolean, ms = 5000, every = 25): Promise<boolean> {
-  const until = Date.now() + ms;
-  for (;;) {
-    if (await fn()) return true;
-    if (Date.now() > until) return false;
-    await new Promise((resolve) => setTimeout(resolve, every));
-  }
-}
+/** The one polling helper (test/helpers/poll.ts), here too for the tests that import it from app.js. */
+export { eventually } from './poll.js';

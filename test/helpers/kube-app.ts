@@ -89,7 +89,7 @@ export async function kubeApp (t: Teardown, opts: KubeAppOptions = {}): Promise<
   const app = await buildApp({ settings, logger: createLogger('debug', sink), metrics, env: opts.env ?? {}, ...opts.build });
   t.teardown(async () => await app.close());
   if (opts.waitReady !== false) {
-    const ready = await eventuallyReady(app, 10_000);
+    const ready = await eventually(async () => (await app.inject({ method: 'GET', url: '/readyz' })).statusCode === 200, 10_000, 25);
     if (!ready) throw new Error('the app did not become ready against the fake Kubernetes API');
     // the watches start right after the lists: let them connect so that request counts start clean
     const scopes = settings.secretNamespaces === '*' ? 1 : settings.secretNamespaces.length;
@@ -110,15 +110,6 @@ export async function kubeApp (t: Teardown, opts: KubeAppOptions = {}): Promise<
   };
 }
 
-async function eventuallyReady (app: FastifyInstance, ms: number): Promise<boolean> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const res = await app.inject({ method: 'GET', url: '/readyz' });
-    if (res.statusCode === 200) return true;
-    if (Date.now() > until) return false;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 /** POST /v1/credentials/resolve, with a bearer token when given. */
 export async function resolve (app: FastifyInstance, body: Record<string, unknown>, token?: string): Promise<LightMyRequestResponse> {

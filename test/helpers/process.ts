@@ -11,6 +11,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { eventually } from './poll.js';
 
 interface Teardown { teardown (fn: () => unknown): void }
 
@@ -44,31 +45,48 @@ export async function buildOnce (): Promise<string> {
   built ??= (async () => {
     const hash = sourceHash();
     const out = join(BUILD_CACHE, hash);
-    if (existsSync(join(out, 'main.js')) && existsSync(join(out, 'cli', 'credbroker.js'))) return out;
+    const done = (): boolean => existsSync(join(out, 'main.js')) && existsSync(join(out, 'cli', 'credbroker.js'));
+    if (done()) return out;
     mkdirSync(BUILD_CACHE, { recursive: true });
-    const tmp = mkdtempSync(join(BUILD_CACHE, `${hash}.tmp-`));
-    // type errors in files being edited elsewhere still emit; only missing output is fatal
-    await new Promise<void>((resolve) => {
-      execFile(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json', '--outDir', tmp, '--sourceMap', 'false'],
-        { cwd: ROOT, timeout: 120_000 }, () => resolve());
-    });
-    if (!existsSync(join(tmp, 'main.js')) || !existsSync(join(tmp, 'cli', 'credbroker.js'))) {
-      rmSync(tmp, { recursive: true, force: true });
-      throw new Error('tsc produced no main.js / cli/credbroker.js');
+    // test files run in parallel: one of them compiles, the others wait for its output
+    const lock = join(BUILD_CACHE, `${hash}.lock`);
+    const stale = (): boolean => { try { return Date.now() - statSync(lock).mtimeMs > 180_000; } catch { return true; } };
+    for (;;) {
+      try { mkdirSync(lock); break; } catch {}
+      if (stale()) { rmSync(lock, { recursive: true, force: true }); continue; }
+      if (await eventually(() => done() || !existsSync(lock), 180_000, 100) && done()) return out;
     }
     try {
-      renameSync(tmp, out);
-    } catch {
-      rmSync(tmp, { recursive: true, force: true }); // a concurrent run got there first
+      return await compile(hash, out);
+    } finally {
+      rmSync(lock, { recursive: true, force: true });
     }
-    // older builds (other contents) are dropped once they are ten minutes old
-    for (const name of readdirSync(BUILD_CACHE)) {
-      const path = join(BUILD_CACHE, name);
-      if (name !== hash && Date.now() - statSync(path).mtimeMs > 600_000) rmSync(path, { recursive: true, force: true });
-    }
-    return out;
   })();
   return await built;
+}
+
+async function compile (hash: string, out: string): Promise<string> {
+  const tmp = mkdtempSync(join(BUILD_CACHE, `${hash}.tmp-`));
+  // type errors in files being edited elsewhere still emit; only missing output is fatal
+  await new Promise<void>((resolve) => {
+    execFile(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json', '--outDir', tmp, '--sourceMap', 'false'],
+      { cwd: ROOT, timeout: 120_000 }, () => resolve());
+  });
+  if (!existsSync(join(tmp, 'main.js')) || !existsSync(join(tmp, 'cli', 'credbroker.js'))) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw new Error('tsc produced no main.js / cli/credbroker.js');
+  }
+  try {
+    renameSync(tmp, out);
+  } catch {
+    rmSync(tmp, { recursive: true, force: true }); // a concurrent run got there first
+  }
+  // older builds (other contents) are dropped once they are ten minutes old
+  for (const name of readdirSync(BUILD_CACHE)) {
+    const path = join(BUILD_CACHE, name);
+    if (name !== hash && Date.now() - statSync(path).mtimeMs > 600_000) rmSync(path, { recursive: true, force: true });
+  }
+  return out;
 }
 
 async function commandFor (entry: Entry): Promise<string[]> {

@@ -1,5 +1,6 @@
 // Runs the real Debian `docker-registry` (distribution 2.8) on 127.0.0.1 for tests: no auth,
 // htpasswd (Basic) or token auth with a loopback ES256 token server, and pushes images with skopeo.
+// A test calls requireTools(t, ...REGISTRY_TOOLS[auth]) (test/helpers/tools.ts) before starting one.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createSign, randomBytes, X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
@@ -10,9 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { writeOciLayout } from './oci.js';
+import { findTool } from './tools.js';
 
 const run = promisify(execFile);
-export const REGISTRY_BIN = '/usr/bin/docker-registry';
 
 export interface TokenRequestRecord {
   method: string
@@ -213,7 +214,7 @@ export async function startRegistry (opts: RegistryOptions): Promise<StartedRegi
       };
       await writeFile(join(dir, 'config.yml'), JSON.stringify(config, null, 2));
       let err = '';
-      const c = spawn(REGISTRY_BIN, ['serve', join(dir, 'config.yml')], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+      const c = spawn(findTool('docker-registry') ?? 'docker-registry', ['serve', join(dir, 'config.yml')], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
       c.stderr?.on('data', (d: Buffer) => { if (err.length < 8192) err += d.toString('utf8'); });
       const url = `http://127.0.0.1:${port}`;
       try {

@@ -14,6 +14,7 @@ import authPlugin, { tokenExpiry, type TokenReviewer, type TokenReviewResult } f
 import { tokenReview } from '../../src/kube/reviews.js';
 import { createMetrics, type Metrics } from '../../src/metrics.js';
 import { startFakeKubeApi } from '../helpers/fake-kube-api.js';
+import { eventually } from '../helpers/poll.js';
 
 const b64url = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString('base64url');
 /** A JWT-shaped token (unsigned; only its exp is ever read, and only to bound the cache). */
@@ -346,19 +347,16 @@ t.test('policy defaults and reloads', async (t) => {
     t.equal((await resolve()).statusCode, 403);
 
     writeFileSync(path, `rules:\n  - subjects: ["${UPDATER}"]\n    actions: [registries, resolve]\n`);
-    await until(async () => (await resolve()).statusCode === 200);
+    await eventually(async () => (await resolve()).statusCode === 200);
     t.equal((await resolve()).statusCode, 200, 'the new rule takes effect');
 
     writeFileSync(path, 'rules:\n  - subjects: [oops\n');
-    await until(async () => file.lastResult()?.result === 'failure');
+    await eventually(async () => file.lastResult()?.result === 'failure');
     t.equal(file.lastResult()?.result, 'failure');
     t.equal((await resolve()).statusCode, 200, 'the last good policy stays in force');
   });
 });
 
-async function until (cond: () => Promise<boolean> | boolean): Promise<void> {
-  for (let i = 0; i < 500 && !(await cond()); i++) await new Promise((resolve) => setTimeout(resolve, 10));
-}
 
 t.test('AUTH_MODE=static with a reloaded token file', async (t) => {
   const ciToken = 'ci-static-token-4b8e2f0a9c7d';
@@ -382,12 +380,12 @@ t.test('AUTH_MODE=static with a reloaded token file', async (t) => {
   t.equal((await resolve(sha(ciToken))).statusCode, 401, 'the digest is not a token');
 
   writeFileSync(path, `tokens:\n  - name: ops\n    sha256: ${sha(opsToken)}\n`);
-  await until(async () => (await resolve(opsToken)).statusCode === 200);
+  await eventually(async () => (await resolve(opsToken)).statusCode === 200);
   t.equal((await resolve(opsToken)).json().caller.name, 'static:ops', 'a token added to the file is accepted');
   t.equal((await resolve(ciToken)).statusCode, 401, 'a token removed from the file is refused');
 
   writeFileSync(path, 'tokens:\n  - name: ops\n');
-  await until(() => tokens.lastResult()?.result === 'failure');
+  await eventually(() => tokens.lastResult()?.result === 'failure');
   t.equal((await resolve(opsToken)).statusCode, 200, 'a bad edit keeps the last good tokens');
 
   const all = logs.join('');

@@ -2,7 +2,7 @@
 // `level`, one line per request at the default level, denial lines that say who was refused
 // what and why, 500s with the error, and no secret value anywhere.
 import { createHash } from 'node:crypto';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { cpSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -11,6 +11,7 @@ import { createLogger, prettyWanted } from '../../src/logger.js';
 import type { SecretStore } from '../../src/kube/secret-store.js';
 import { dockerConfigSecret, eventually, localApp, tmpDir, type LocalApp } from '../helpers/app.js';
 import { buildOnce, cleanEnv, closedPort, ROOT } from '../helpers/process.js';
+import { requireTool } from '../helpers/tools.js';
 
 type Line = Record<string, unknown>;
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
@@ -208,10 +209,9 @@ t.test('pretty output only when asked for and installed; never a crash', async (
   t.same(prettyWanted({ pretty: 'false', isTTY: true, resolve: found }), { pretty: false, missing: false }, 'turned off');
 });
 
-const hasScript = spawnSync('script', ['--version']).status === 0;
-t.test('a production install (no pino-pretty) started on a terminal runs and logs JSON', {
-  skip: hasScript ? false : 'needs script(1) from util-linux to give the process a terminal'
-}, async (t) => {
+// script(1) from util-linux gives the process a terminal
+t.test('a production install (no pino-pretty) started on a terminal runs and logs JSON', async (t) => {
+  if (requireTool(t, 'script') === undefined) return;
   t.setTimeout(240_000);
   // the compiled service next to a node_modules that has every package but pino-pretty
   const dir = tmpDir(t);

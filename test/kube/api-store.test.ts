@@ -7,16 +7,10 @@ import { createKubeConfig } from '../../src/kube/client.js';
 import type { ChangeKind } from '../../src/kube/secret-store.js';
 import { createMetrics } from '../../src/metrics.js';
 import { startFakeKubeApi, type FakeKubeApi } from '../helpers/fake-kube-api.js';
+import { waitFor } from '../helpers/poll.js';
 
 const SECRET = 's3cr3t-pa55w0rd-value';
 
-async function waitFor (what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 interface Setup {
   api: FakeKubeApi

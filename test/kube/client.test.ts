@@ -7,6 +7,8 @@ import { KubernetesSecretStore } from '../../src/kube/api-store.js';
 import { createKubeConfig, kubeRequest, statusOf, toKubeError } from '../../src/kube/client.js';
 import { createMetrics } from '../../src/metrics.js';
 import { selfSignedCert, startFakeKubeApi, type FakeKubeApi } from '../helpers/fake-kube-api.js';
+import { requireTool } from '../helpers/tools.js';
+import { waitFor } from '../helpers/poll.js';
 
 const SECRET = 'Zm9vYmFy-secret-value';
 
@@ -16,13 +18,6 @@ function tmp (tt: Test): string {
   return dir;
 }
 
-async function waitFor (what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 function failure (p: Promise<unknown>): Promise<Error> {
   return p.then(() => { throw new Error('expected a failure'); }, (e: Error) => e);
@@ -47,6 +42,7 @@ async function counter (metrics: ReturnType<typeof createMetrics>, labels: Recor
 }
 
 t.test('in-cluster: CA and token from the ServiceAccount folder over HTTPS; a rotated token is used', async (t) => {
+  if (requireTool(t, 'openssl') === undefined) return;
   const cert = selfSignedCert();
   const api = await startFakeKubeApi({ tls: cert, tokens: ['token-one'] });
   t.teardown(() => api.close());
@@ -88,6 +84,7 @@ t.test('in-cluster: CA and token from the ServiceAccount folder over HTTPS; a ro
 });
 
 t.test('in-cluster: a token is re-read at most every tokenRefreshMs', async (t) => {
+  if (requireTool(t, 'openssl') === undefined) return;
   const cert = selfSignedCert();
   const api = await startFakeKubeApi({ tls: cert, tokens: ['a', 'b'] });
   t.teardown(() => api.close());
@@ -103,6 +100,7 @@ t.test('in-cluster: a token is re-read at most every tokenRefreshMs', async (t) 
 });
 
 t.test('in-cluster: the server certificate is checked against ca.crt', async (t) => {
+  if (requireTool(t, 'openssl') === undefined) return;
   const api = await startFakeKubeApi({ tls: selfSignedCert() });
   t.teardown(() => api.close());
   const dir = tmp(t);

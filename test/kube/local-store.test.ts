@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalSecretStore, type LocalSecretStoreOptions } from '../../src/kube/local-store.js';
 import type { ChangeKind } from '../../src/kube/secret-store.js';
+import { eventually } from '../helpers/poll.js';
 
 const SECRET = 'p4ss-Wq7-SECRET';
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
@@ -36,14 +37,6 @@ async function open (t: Test, dir: string, opts: Partial<LocalSecretStoreOptions
 }
 
 /** Waits for a condition the store must reach within a second; the bound is generous for a busy machine. */
-async function until (cond: () => boolean | Promise<boolean>, ms = 5000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await cond()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return cond();
-}
 
 function noSecretIn (t: Test, logs: Logged[], problems: string[], ...secrets: string[]): void {
   const text = JSON.stringify(logs) + JSON.stringify(problems);
@@ -261,8 +254,8 @@ for (const watch of [true, false]) {
     const rv1 = (await store.getSecret('argocd', 'one'))?.resourceVersion;
 
     writeFileSync(join(dir, 'a.yaml'), secretYaml('one', 'u:v2'));
-    t.ok(await until(async () => await creds('one') === 'u:v2'), 'an edit is served');
-    t.ok(await until(() => events.length > 0));
+    t.ok(await eventually(async () => await creds('one') === 'u:v2'), 'an edit is served');
+    t.ok(await eventually(() => events.length > 0));
     t.same(events, [['secret', 'argocd', 'one']], 'changed');
     t.not((await store.getSecret('argocd', 'one'))?.resourceVersion, rv1, 'resourceVersion moves');
     events.length = 0;
@@ -273,8 +266,8 @@ kind: ServiceAccount
 metadata: { name: sa }
 imagePullSecrets: [{ name: two }]
 `);
-    t.ok(await until(async () => await creds('two') === 'u:2'), 'an added file is served');
-    t.ok(await until(() => events.length >= 2));
+    t.ok(await eventually(async () => await creds('two') === 'u:2'), 'an added file is served');
+    t.ok(await eventually(() => events.length >= 2));
     t.same(events.sort(), [['secret', 'argocd', 'two'], ['serviceaccount', 'argocd', 'sa']].sort(), 'added');
     events.length = 0;
 
@@ -286,14 +279,14 @@ kind: ServiceAccount
 metadata: { name: sa }
 imagePullSecrets: [{ name: two }, { name: one }]
 `);
-    t.ok(await until(async () => (await store.getServiceAccount('argocd', 'sa'))?.imagePullSecrets.length === 2));
-    t.ok(await until(() => events.length > 0));
+    t.ok(await eventually(async () => (await store.getServiceAccount('argocd', 'sa'))?.imagePullSecrets.length === 2));
+    t.ok(await eventually(() => events.length > 0));
     t.same(events, [['serviceaccount', 'argocd', 'sa']], 'only what changed by content');
     events.length = 0;
 
     unlinkSync(join(dir, 'b.yaml'));
-    t.ok(await until(async () => await store.getSecret('argocd', 'two') === undefined), 'a removed file is no longer served');
-    t.ok(await until(() => events.length >= 2));
+    t.ok(await eventually(async () => await store.getSecret('argocd', 'two') === undefined), 'a removed file is no longer served');
+    t.ok(await eventually(() => events.length >= 2));
     t.same(events.sort(), [['secret', 'argocd', 'two'], ['serviceaccount', 'argocd', 'sa']].sort(), 'removed');
     t.equal(await store.getServiceAccount('argocd', 'sa'), undefined);
     t.equal(await creds('keep'), 'k:k');
@@ -304,12 +297,12 @@ t.test('a file that stops parsing keeps its last version and is reported', async
   const dir = folder(t, { 'a.yaml': secretYaml('one', `u:${SECRET}`) });
   const { store, events, logs } = await open(t, dir);
   writeFileSync(join(dir, 'a.yaml'), `${secretYaml('one', `u:${SECRET}`)}  broken: [\n`);
-  t.ok(await until(() => store.problems().length > 0), 'reported');
+  t.ok(await eventually(() => store.problems().length > 0), 'reported');
   t.match(store.problems()[0], /^file a\.yaml document 0 is not valid YAML .*; its last loaded version is kept$/);
   t.equal((await store.getSecret('argocd', 'one'))?.data.creds?.toString(), `u:${SECRET}`);
   t.same(events, []);
   writeFileSync(join(dir, 'a.yaml'), secretYaml('one', 'u:fixed'));
-  t.ok(await until(async () => (await store.getSecret('argocd', 'one'))?.data.creds?.toString() === 'u:fixed'));
+  t.ok(await eventually(async () => (await store.getSecret('argocd', 'one'))?.data.creds?.toString() === 'u:fixed'));
   t.same(store.problems(), []);
   noSecretIn(t, logs, store.problems());
 });

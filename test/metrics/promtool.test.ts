@@ -2,16 +2,17 @@
 // mode, checked by the real `promtool check metrics` and against the metrics of docs/operations.md (names, labels, bounded values).
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { accessSync, chmodSync, constants, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import type { FastifyInstance } from 'fastify';
 import { createMetrics } from '../../src/metrics.js';
 import { dockerConfigSecret, eventually, localApp, secretManifest, tmpDir } from '../helpers/app.js';
 import { FakeKubeApplications } from '../helpers/fake-kube-applications.js';
+import { requireTool } from '../helpers/tools.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -69,11 +70,6 @@ function parseScrape (text: string): { samples: Sample[], types: Map<string, str
 
 function value (samples: Sample[], name: string, labels: Record<string, string>): number | undefined {
   return samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
-}
-
-function findPromtool (): string | undefined {
-  const candidates = [join(ROOT, '.tools', 'bin', 'promtool'), ...(process.env.PATH ?? '').split(delimiter).filter(Boolean).map((d) => join(d, 'promtool'))];
-  return candidates.find((p) => { try { accessSync(p, constants.X_OK); return true; } catch { return false; } });
 }
 
 function promtoolCheck (promtool: string, scrape: string): { status: number | null, lines: string[] } {
@@ -276,14 +272,9 @@ ${dockerConfigSecret('argocd', `${MARK}-sa-pull`, { 'sa.example.com': { username
   const text = await scrape();
   const { samples, types } = parseScrape(text);
 
-  const promtool = findPromtool();
-  const missing = 'promtool not found in .tools/bin or on PATH; run scripts/install-promtool.sh';
-  const inCI = process.env.CI !== undefined && process.env.CI !== '';
-  t.test('promtool check metrics exits 0 on the whole scrape', { skip: promtool === undefined && !inCI ? missing : false }, async (t) => {
-    if (promtool === undefined) {
-      t.fail(missing);
-      return;
-    }
+  t.test('promtool check metrics exits 0 on the whole scrape', async (t) => {
+    const promtool = requireTool(t, 'promtool');
+    if (promtool === undefined) return;
     const bad = promtoolCheck(promtool, '# HELP credbroker_bad_total x\n# TYPE credbroker_bad_total gauge\ncredbroker_bad_total 1\n');
     t.not(bad.status, 0, 'promtool does fail a gauge named _total (the check can fail)');
     t.ok(bad.lines.some((l) => l.startsWith('credbroker_bad_total')), 'and names it');

@@ -7,14 +7,8 @@ import { KubernetesSecretStore } from '../../src/kube/api-store.js';
 import { createKubeConfig } from '../../src/kube/client.js';
 import { createMetrics } from '../../src/metrics.js';
 import { startFakeKubeApi } from '../helpers/fake-kube-api.js';
+import { waitFor } from '../helpers/poll.js';
 
-async function waitFor (what: string, cond: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!await cond()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 t.test('synced and disconnected namespaces follow the store through an API outage', async (t) => {
   const api = await startFakeKubeApi();

@@ -7,10 +7,8 @@ import {
 } from '../../src/policy/policy.js';
 import { ConfigError } from '../../src/errors.js';
 import { createMetrics } from '../../src/metrics.js';
+import { eventually } from '../helpers/poll.js';
 
-async function until (cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !cond(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
-}
 
 const sa = (ns: string, name: string, groups: string[] = []): Caller =>
   ({ name: `system:serviceaccount:${ns}:${name}`, groups: ['system:serviceaccounts', `system:serviceaccounts:${ns}`, ...groups], kind: 'serviceaccount' });
@@ -251,11 +249,11 @@ t.test('policy file reload keeps the last good version', async (t) => {
   t.notOk(evaluate(file.current(), { caller: ci, action: 'resolve' }).allowed);
 
   writeFileSync(path, 'rules:\n  - subjects: ["static:ci"]\n    actions: [status, resolve]\n');
-  await until(() => evaluate(file.current(), { caller: ci, action: 'resolve' }).allowed);
+  await eventually(() => evaluate(file.current(), { caller: ci, action: 'resolve' }).allowed);
   t.ok(evaluate(file.current(), { caller: ci, action: 'resolve' }).allowed, 'the edit is seen and the new rule is in force');
 
   writeFileSync(path, 'rules:\n  - subjects: ["static:ci"]\n    actions: [explode]\n');
-  await until(() => file.lastResult()?.result === 'failure');
+  await eventually(() => file.lastResult()?.result === 'failure');
   t.ok(evaluate(file.current(), { caller: ci, action: 'resolve' }).allowed, 'last good version kept');
   t.match(file.lastResult()?.error?.message, /rules\[0\]\.actions\[0\]: unknown action "explode"/);
   const text = await metrics.registry.metrics();

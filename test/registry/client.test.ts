@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { createMetrics } from '../../src/metrics.js';
 import { RateLimiter, limiterFor, parseWwwAuthenticate, testRegistry, type RegistryTestResult } from '../../src/registry/client.js';
 import { startRegistry, type StartedRegistry } from '../helpers/registry.js';
+import { REGISTRY_TOOLS, requireTools } from '../helpers/tools.js';
 
 const run = promisify(execFile);
 const PASSWORD = 'pw-alice-0d9f3c';
@@ -66,6 +67,7 @@ t.test('WWW-Authenticate parsing', async (t) => {
 });
 
 t.test('Basic auth against the real registry (htpasswd)', async (t) => {
+  if (requireTools(t, ...REGISTRY_TOOLS.htpasswd) === undefined) return;
   const reg = await registry(t, 'htpasswd');
   const metrics = createMetrics({ defaultMetrics: false });
 
@@ -90,6 +92,7 @@ t.test('Basic auth against the real registry (htpasswd)', async (t) => {
 });
 
 t.test('token auth against the real registry and a token server', async (t) => {
+  if (requireTools(t, ...REGISTRY_TOOLS.token) === undefined) return;
   const reg = await registry(t, 'token');
   reg.tokenRequests.length = 0;
 
@@ -129,6 +132,7 @@ t.test('token auth against the real registry and a token server', async (t) => {
 });
 
 t.test('at most 10 tags are listed', async (t) => {
+  if (requireTools(t, ...REGISTRY_TOOLS.none) === undefined) return;
   const reg = await startRegistry({ auth: 'none' });
   t.teardown(reg.stop);
   for (let i = 0; i < 12; i++) await reg.push('demo/many', `v${i}`);
@@ -192,6 +196,7 @@ t.test('the limit applies to the requests of a registry test', async (t) => {
 });
 
 t.test('TLS: self-signed https verifies with caData or caFile, fails without, passes insecure', async (t) => {
+  if (requireTools(t, 'openssl') === undefined) return;
   const dir = await mkdtemp(join(tmpdir(), 'credbroker-tls-'));
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }); });
   await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { tmpDir } from '../../helpers/app.js';
 import { jwt, selfSignedTls, startFakeAcrExchange, startFakeEntra, type FakeAcrExchange } from '../../helpers/fake-cloud.js';
 import { cleanEnv, listeningUrl, request, spawnService } from '../../helpers/process.js';
+import { requireTool } from '../../helpers/tools.js';
 
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
 const CLIENT = '2a4f0c1e-3b5d-4e6f-8a7b-9c0d1e2f3a4b';
@@ -18,6 +19,7 @@ const ACR_USER = '00000000-0000-0000-0000-000000000000';
 interface Resolved { username: string, password: string, cached: boolean, stale: boolean, expiresAt: string }
 
 t.test('acr: through the service process', async (t) => {
+  if (requireTool(t, 'openssl') === undefined) return;
   const tls = await selfSignedTls(t);
   const entra = await startFakeEntra(t, tls);
   entra.assertions.add(FEDERATED);

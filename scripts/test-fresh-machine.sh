@@ -22,7 +22,7 @@ for dir in "${dirs[@]}"; do
 done
 files=("$@")
 if [ ${#files[@]} -eq 0 ]; then
-  files=(test/e2e/registry-test.test.ts test/e2e/skopeo.test.ts test/registry/client.test.ts
+  files=(test/e2e/registry-test.test.ts test/registry/client.test.ts test/transport/http-client.test.ts
     test/helm/chart.test.ts test/kube/client.test.ts)
 fi
 status=0

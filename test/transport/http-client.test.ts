@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import {
   AgentPool, TransportError, createAgent, openLineStream, profileKey, request, withRetry, type RequestOptions
 } from '../../src/transport/http-client.js';
+import { requireTool } from '../helpers/tools.js';
 
 const run = promisify(execFile);
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
@@ -217,6 +218,7 @@ t.test('retry: attempts are counted, backoff doubles, and only retryable outcome
 });
 
 t.test('TLS: a private CA, insecure, client certificates', async (t) => {
+  if (requireTool(t, 'openssl') === undefined) return;
   const dir = await mkdtemp(join(tmpdir(), 'credbroker-transport-'));
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }); });
   const f = (name: string): string => join(dir, name);

@@ -3,18 +3,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { formatReference, parseCredentialSpec } from '../../credentials/reference.js';
+import { CredentialReference } from '../../credentials/types.js';
 import { SpecString, errorResponses, withExamples } from '../schemas.js';
 import { EXAMPLES } from './examples.js';
-
-export const ParsedReference = Type.Object({
-  type: Type.String(),
-  namespace: Type.Optional(Type.String()),
-  name: Type.Optional(Type.String()),
-  field: Type.Optional(Type.String()),
-  variable: Type.Optional(Type.String()),
-  path: Type.Optional(Type.String()),
-  options: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'ecr:, gcp:, acr: the key=value options' }))
-});
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/v1/credential-specs/validate', {
@@ -32,7 +23,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
           valid: Type.Boolean(),
           canonical: Type.String({ description: 'the reference in canonical form, without the prefix' }),
           prefix: Type.Optional(Type.String({ description: 'the registry prefix of a <prefix>=<spec> form: the images the spec applies to in registries.conf' })),
-          reference: ParsedReference
+          reference: CredentialReference
         }), ...EXAMPLES.validate.response),
         ...errorResponses(400, 401, 403, 429)
       }

@@ -49,7 +49,8 @@ export interface EntryIdentity {
 export interface CacheEntry extends Fetched, EntryIdentity {
   /** the generation of each dep when the entry was stored: a Secret change bumps it */
   gens?: number[]
-  fetchedAt: Date
+  /** when it was fetched, ISO 8601: written once, answered on every hit */
+  fetchedAt: string
   /** epoch ms after which the entry must be refetched; null = until invalidated */
   freshUntil: number | null
 }
@@ -140,7 +141,7 @@ export class CredentialCache {
         freshUntil = freshUntil === null ? refreshAt : Math.min(freshUntil, refreshAt);
       }
       const entry: CacheEntry = {
-        ...fetched, key: o.key, level: o.level, ref: o.ref, sourceType: o.sourceType, registry: o.registry, image: o.image, fetchedAt: new Date(fetchedAt), freshUntil
+        ...fetched, key: o.key, level: o.level, ref: o.ref, sourceType: o.sourceType, registry: o.registry, image: o.image, fetchedAt: new Date(fetchedAt).toISOString(), freshUntil
       };
       // a stale stand-in for CACHE_MAX_STALE, but never past the credential's own expiry: then it is of no use to anyone
       const keepUntil = freshUntil === null ? null : Math.min(freshUntil + this.opts.maxStaleMs, expiresAt ?? Infinity);

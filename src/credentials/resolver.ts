@@ -141,7 +141,7 @@ export class Resolver {
         tokenType: credential.tokenType,
         cached: lookup.hit,
         stale: lookup.stale,
-        fetchedAt: entry.fetchedAt.toISOString(),
+        fetchedAt: entry.fetchedAt,
         expiresAt: credential.expiresAt?.toISOString() ?? null,
         ...(matchedKey !== undefined ? { matchedKey } : {})
       };
@@ -188,7 +188,7 @@ export class Resolver {
       if (lookup.entry.cloud !== undefined) result.cloud = { ...lookup.entry.cloud, expiresAt: credential.expiresAt?.toISOString() ?? null };
       result.cache = {
         state: lookup.stale ? 'stale' : lookup.hit ? 'hit' : before === undefined && this.deps.cache.peek(lookup.entry.key) === undefined ? 'not-cached' : 'miss',
-        fetchedAt: lookup.entry.fetchedAt.toISOString(),
+        fetchedAt: lookup.entry.fetchedAt,
         freshUntil: lookup.entry.freshUntil === null ? null : new Date(lookup.entry.freshUntil).toISOString()
       };
     } catch (err) {

@@ -54,7 +54,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       },
       registries: config.registries.map((r) => {
         const mine = entries.filter((e) => e.registry === r.prefix);
-        const newest = mine.sort((a, b) => b.fetchedAt.getTime() - a.fetchedAt.getTime())[0];
+        // ISO 8601 times of one format sort as text
+        const newest = mine.sort((a, b) => (a.fetchedAt < b.fetchedAt ? 1 : a.fetchedAt > b.fetchedAt ? -1 : 0))[0];
         return {
           name: r.name,
           prefix: r.prefix,
@@ -69,7 +70,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
           cache: {
             entries: mine.length,
             ...(newest !== undefined
-              ? { fetchedAt: newest.fetchedAt.toISOString(), freshUntil: newest.freshUntil === null ? null : new Date(newest.freshUntil).toISOString() }
+              ? { fetchedAt: newest.fetchedAt, freshUntil: newest.freshUntil === null ? null : new Date(newest.freshUntil).toISOString() }
               : {})
           }
         };

@@ -36,7 +36,7 @@ export async function serve (argv: string[]): Promise<void> {
   closeWithGrace({ delay: settings.shutdownDelayMs }, async ({ signal, err }) => {
     if (err !== undefined) log.error({ err }, 'shutting down after an error');
     else log.info({ signal }, 'shutting down: finishing in-flight requests');
-    app.broker.closing = true;
+    app.closing = true;
     // server.close() drops only the keep-alive connections idle at that moment: one busy then
     // would stay open after its answer and hold the exit until SHUTDOWN_DELAY kills the process
     const sweep = setInterval(() => app.server.closeIdleConnections(), 100);

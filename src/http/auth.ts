@@ -1,5 +1,6 @@
 // Caller authentication (TokenReview, static tokens or none), authorization against the
-// policy, and the per-caller rate limit, for every route under /v1 (SPEC §5).
+// policy, and the per-caller rate limit (README "Callers: authentication and policy"). The
+// plugin decorates the hook; the /v1 routes plugin (routes/v1.ts) puts it on its routes.
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
@@ -45,7 +46,7 @@ export interface AuthPluginOptions {
   settings: Settings
   metrics?: Metrics
   tokenReviewer?: TokenReviewer
-  /** undefined: no policy file, the defaults of SPEC §5 apply */
+  /** undefined: no policy file, the README's defaults apply */
   policy: { current(): Policy } | undefined
   tokens?: { current(): StaticTokens }
   /** clock in ms, for the review cache and the rate limit (tests) */
@@ -59,7 +60,16 @@ declare module 'fastify' {
     /** who is asking; set for routes under /v1, null elsewhere */
     caller: Caller | null
   }
+  interface FastifyContextConfig {
+    /** the policy action of the route, named by the line of a caller refused before its handler */
+    action?: PolicyAction
+  }
   interface FastifyInstance {
+    /**
+     * The onRequest hook of the routes that need a caller: authenticates (and rate-limits) the
+     * request. Undefined when there is nothing to do (AUTH_MODE=none without a rate limit).
+     */
+    authenticateCaller: ((request: FastifyRequest, reply: FastifyReply) => Promise<void>) | undefined
     /** Allows the request or throws Forbidden / OverrideNotAllowed (and logs the denial). */
     authorize: (request: FastifyRequest, req: AuthorizeRequest) => PolicyDecision
     /** Whether the policy would allow it, with no log line nor metric: for scoping an answer, never for access. */
@@ -132,12 +142,6 @@ export class ReviewCache {
   get size (): number { return this.cache.size; }
 
   clear (): void { this.cache.clear(); }
-}
-
-function isProtected (request: FastifyRequest): boolean {
-  const path = request.url.split('?', 1)[0] ?? '';
-  const route = request.routeOptions.url ?? '';
-  return path === '/v1' || path.startsWith('/v1/') || route === '/v1' || route.startsWith('/v1/');
 }
 
 function overrideText (override: AuthorizeRequest['override']): string | undefined {
@@ -220,7 +224,9 @@ async function authPlugin (app: FastifyInstance, opts: AuthPluginOptions): Promi
 
   const unauthenticated = (request: FastifyRequest, reply: FastifyReply, reason: string, tokenGiven: boolean): never => {
     metrics?.authDecisions.inc({ result: 'unauthenticated' });
-    request.log.info({ auth: { mode, reason } }, 'caller not authenticated');
+    // the caller is unknown: the line names what was asked, the action and the route
+    const target = request.routeOptions.url ?? request.url.split('?', 1)[0];
+    request.log.info({ auth: { mode, reason, action: request.routeOptions.config.action ?? null, route: `${request.method} ${target}` } }, 'caller not authenticated');
     reply.header('WWW-Authenticate', tokenGiven ? `${CHALLENGE}, error="invalid_token"` : CHALLENGE);
     throw new Unauthenticated(reason);
   };
@@ -248,18 +254,13 @@ async function authPlugin (app: FastifyInstance, opts: AuthPluginOptions): Promi
   };
 
   if (mode === 'none') {
-    // no identity to establish: every request is the anonymous caller, with no hook at all
+    // no identity to establish: every request is the anonymous caller; without a rate limit
+    // there is no hook at all
     app.decorateRequest('caller', { getter: () => ANONYMOUS });
-    if (limitCaller !== undefined) {
-      const limit = limitCaller;
-      app.addHook('onRequest', async (request, reply) => {
-        if (isProtected(request)) await limit(request, reply);
-      });
-    }
+    app.decorate('authenticateCaller', limitCaller);
   } else {
     app.decorateRequest('caller', null);
-    app.addHook('onRequest', async (request, reply) => {
-      if (!isProtected(request)) return;
+    app.decorate('authenticateCaller', async (request: FastifyRequest, reply: FastifyReply) => {
       const address = `ip:${request.ip}`;
       const tooManyFailures = failures?.peek(address);
       if (tooManyFailures !== undefined && !tooManyFailures.ok) {
@@ -338,4 +339,4 @@ async function authPlugin (app: FastifyInstance, opts: AuthPluginOptions): Promi
   });
 }
 
-export default fp(authPlugin, { name: 'credbroker-auth', fastify: '5.x' });
+export default fp(authPlugin, { name: 'caller-auth', fastify: '5.x' });

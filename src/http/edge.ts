@@ -8,6 +8,10 @@ import type { Logger } from 'pino';
 import { Overloaded, ShuttingDown } from '../errors.js';
 
 declare module 'fastify' {
+  interface FastifyInstance {
+    /** set when the process is shutting down (preClose, or main.ts on a signal): /readyz answers 503 */
+    closing: boolean
+  }
   interface FastifyRequest {
     /** set once the request's audit line is written: that line is then the request's line */
     audited: boolean
@@ -28,10 +32,11 @@ const QUIET_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
 /** The request hooks; registered before every other hook so that all answers carry the id. */
 export function registerRequestEdge (app: FastifyInstance): void {
   app.decorateRequest('audited', false);
+  app.decorate('closing', false);
 
   app.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id);
-    if (app.broker?.closing === true) {
+    if (app.closing) {
       void reply.header('connection', 'close');
       // the probes answer for themselves: /readyz says 503 with its shutdown check
       if (!QUIET_ROUTES.has(request.routeOptions.url ?? '')) {
@@ -43,7 +48,7 @@ export function registerRequestEdge (app: FastifyInstance): void {
   });
 
   app.addHook('preClose', (done) => {
-    if (app.broker !== undefined) app.broker.closing = true;
+    app.closing = true;
     done();
   });
 }

@@ -45,9 +45,12 @@ export function registerErrorHandling (app: FastifyInstance): void {
     return reply.code(500).send(errorBody(500, 'INTERNAL', 'internal error; see the service log'));
   });
 
-  app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).send(errorBody(404, 'NOT_FOUND', `no route ${request.method} ${request.url.split('?', 1)[0] ?? ''}`));
-  });
+  app.setNotFoundHandler(notFound);
+}
+
+/** The 404 of a path no route answers (also /v1's own, behind its caller-auth hook). */
+export function notFound (request: FastifyRequest, reply: FastifyReply): void {
+  void reply.code(404).send(errorBody(404, 'NOT_FOUND', `no route ${request.method} ${request.url.split('?', 1)[0] ?? ''}`));
 }
 
 /** Fastify's `frameworkErrors`: a URL whose parameters cannot be decoded. */

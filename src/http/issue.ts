@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ResolveContext, ResolveRequest, ResolveResult } from '../credentials/resolver.js';
 import { isCodedError } from '../errors.js';
 import { formatImageReference, type ImageReference } from '../registry/image-ref.js';
-import type { AuthAction } from './context.js';
+import type { PolicyAction } from '../policy/policy.js';
 
 /**
  * The caller may do `action` on this image's registry (and name the request's Application);
@@ -13,7 +13,7 @@ import type { AuthAction } from './context.js';
 export async function authorizeImage (
   app: FastifyInstance,
   request: FastifyRequest,
-  action: AuthAction,
+  action: PolicyAction,
   image: ImageReference,
   body: Pick<ResolveRequest, 'application' | 'applicationNamespace'> = {}
 ): Promise<ResolveContext> {
@@ -38,7 +38,7 @@ export async function issueCredential (
   body: ResolveRequest,
   opts: { auditImage?: string, image?: ImageReference } = {}
 ): Promise<ResolveResult> {
-  const { resolver } = app.broker;
+  const { resolver } = app;
   const audit = { caller: request.caller?.name ?? null, image: opts.auditImage ?? '<invalid image reference>', application: body.application };
   try {
     const image = opts.image ?? resolver.parseImage(body.image);

@@ -76,20 +76,25 @@ async function build (t: Test, opts: BuildOptions): Promise<Built> {
     ...(opts.tokens === undefined ? {} : { tokens: opts.tokens }),
     ...(opts.now === undefined ? {} : { now: opts.now })
   });
-  app.post('/v1/credentials/resolve', async (request) => {
-    const body = (request.body ?? {}) as { registry?: string, credentials?: string, application?: string, applicationNamespace?: string };
-    app.authorize(request, {
-      action: 'resolve',
-      ...(body.application === undefined ? {} : { application: { name: body.application, ...(body.applicationNamespace === undefined ? {} : { namespace: body.applicationNamespace }) } }),
-      ...(body.registry === undefined ? {} : { registry: body.registry }),
-      ...(body.credentials === undefined ? {} : { override: body.credentials })
+  // the /v1 routes in their own context with the hook, as src/http/routes/v1.ts has them
+  await app.register(async (v1) => {
+    if (v1.authenticateCaller !== undefined) v1.addHook('onRequest', v1.authenticateCaller);
+    v1.setNotFoundHandler(async (_request, reply) => await reply.code(404).send({ statusCode: 404, code: 'NOT_FOUND' }));
+    v1.post('/credentials/resolve', async (request) => {
+      const body = (request.body ?? {}) as { registry?: string, credentials?: string, application?: string, applicationNamespace?: string };
+      v1.authorize(request, {
+        action: 'resolve',
+        ...(body.application === undefined ? {} : { application: { name: body.application, ...(body.applicationNamespace === undefined ? {} : { namespace: body.applicationNamespace }) } }),
+        ...(body.registry === undefined ? {} : { registry: body.registry }),
+        ...(body.credentials === undefined ? {} : { override: body.credentials })
+      });
+      return { caller: request.caller };
     });
-    return { caller: request.caller };
-  });
-  app.get('/v1/registries', async (request) => {
-    app.authorize(request, { action: 'registries' });
-    return { caller: request.caller };
-  });
+    v1.get('/registries', async (request) => {
+      v1.authorize(request, { action: 'registries' });
+      return { caller: request.caller };
+    });
+  }, { prefix: '/v1' });
   app.get('/healthz', async (request) => ({ status: 'ok', caller: request.caller }));
   await app.ready();
   t.teardown(() => app.close());

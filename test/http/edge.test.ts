@@ -91,7 +91,7 @@ t.test("every answer of the parser and of Fastify has the error shape and a code
 
 t.test('while shutting down, a request on an open connection gets 503 SHUTTING_DOWN and the connection closes', async (t) => {
   const { app, port } = await listening(t);
-  app.broker.closing = true; // what the process sets on SIGTERM, before app.close()
+  app.closing = true; // what the process sets on SIGTERM, before app.close()
   const res = await rawRequest(port, 'GET /v1/registries HTTP/1.1\r\nHost: x\r\n\r\n');
   assertShape(t, res, 503, 'SHUTTING_DOWN', 'closing');
   t.equal(res.headers.connection, 'close', 'Connection: close');

@@ -94,6 +94,9 @@ t.test('denial lines carry caller, action, registry, rule and reason; no secret 
     t.match(l, { mode: 'static', reason: String }, 'the mode and the reason');
     t.notMatch(JSON.stringify(l), '[redacted]', 'nothing of it is redacted');
   }
+  // as denial lines do, they name what was asked: the action and the route (never the query)
+  t.match(notAuth[0], { action: 'resolve', route: 'GET /v1/credentials' }, 'the action and route of the refused resolve');
+  t.match(notAuth[1], { action: 'registries', route: 'GET /v1/registries' }, 'the action and route of the refused listing');
   const rl = lines.find((l) => l.msg === 'caller rate limited');
   t.ok(rl, 'a rate-limited line');
   if (rl !== undefined) t.match(fieldsOf(rl), { caller: 'static:ci', retryAfter: Number });

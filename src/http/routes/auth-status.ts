@@ -5,8 +5,8 @@ import { errorResponses, withExamples } from '../schemas.js';
 import { EXAMPLES } from './examples.js';
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
-  const b = app.broker;
-  app.get('/v1/auth/status', {
+  app.get('/auth/status', {
+    config: { action: 'status' },
     schema: {
       tags: ['auth'],
       operationId: 'authStatus',
@@ -25,16 +25,16 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => {
     await app.authorize(request, { action: 'status' });
     const [kubernetes, applications] = await Promise.all([
-      b.kubeStatus !== undefined
-        ? b.kubeStatus().catch((err: Error) => ({ ok: false, error: (err as { code?: string }).code ?? 'ERROR' }))
-        : Promise.resolve({ mode: 'local', secretsDir: b.settings.localSecretsDir }),
-      b.applications !== undefined
-        ? b.applications.status().catch((err: Error) => ({ ok: false, error: (err as { code?: string }).code ?? 'ERROR' }))
+      app.kubeStatus !== undefined
+        ? app.kubeStatus().catch((err: Error) => ({ ok: false, error: (err as { code?: string }).code ?? 'ERROR' }))
+        : Promise.resolve({ mode: 'local', secretsDir: app.settings.localSecretsDir }),
+      app.applications !== undefined
+        ? app.applications.status().catch((err: Error) => ({ ok: false, error: (err as { code?: string }).code ?? 'ERROR' }))
         : Promise.resolve(null)
     ]);
     return {
       caller: request.caller !== null && request.caller !== undefined ? { name: request.caller.name, groups: request.caller.groups } : null,
-      authMode: b.settings.authMode,
+      authMode: app.settings.authMode,
       kubernetes,
       applications
     };

@@ -9,7 +9,7 @@ import { EXAMPLES } from './examples.js';
 const credentialErrors = errorResponses(400, 401, 403, 404, 429, 502, 503, 504);
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
-  const { resolver } = app.broker;
+  const { resolver } = app;
 
   async function resolveAndAudit (request: FastifyRequest, reply: FastifyReply, body: ResolveRequest) {
     const result = await issueCredential(app, request, body);
@@ -17,7 +17,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     return result;
   }
 
-  app.post('/v1/credentials/resolve', {
+  app.post('/credentials/resolve', {
+    config: { action: 'resolve' },
     schema: {
       tags: ['credentials'],
       operationId: 'resolveCredentials',
@@ -28,7 +29,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => await resolveAndAudit(request, reply, request.body));
 
-  app.get('/v1/credentials', {
+  app.get('/credentials', {
+    config: { action: 'resolve' },
     schema: {
       tags: ['credentials'],
       operationId: 'getCredentials',
@@ -39,7 +41,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => await resolveAndAudit(request, reply, { image: request.query.image }));
 
-  app.post('/v1/credentials/explain', {
+  app.post('/credentials/explain', {
+    config: { action: 'explain' },
     schema: {
       tags: ['credentials'],
       operationId: 'explainCredentials',

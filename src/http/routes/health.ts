@@ -12,8 +12,6 @@ const Check = Type.Object({
 const Readiness = Type.Object({ ready: Type.Boolean(), checks: Type.Record(Type.String(), Check) }, { description: 'Ready: every check passes' });
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
-  const b = app.broker;
-
   app.get('/healthz', {
     schema: {
       tags: ['health'],
@@ -39,8 +37,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       }
     }
   }, async (_request, reply) => {
-    const reload = b.registries.lastResult();
-    const store = b.store.status();
+    const reload = app.registries.lastResult();
+    const store = app.secretStore.status();
     const namespaces = Object.entries(store.namespaces);
     // a namespace the API refuses (403) is reported but does not make the service unready
     const storeOk = store.synced || namespaces.every(([, s]) => s.synced || s.forbidden === true);
@@ -48,13 +46,13 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       config: {
         ok: reload !== undefined,
         detail: {
-          path: b.settings.registriesConfPath,
+          path: app.settings.registriesConfPath,
           lastReload: reload?.result ?? 'not-loaded',
           ...(reload?.error !== undefined ? { error: reload.error.message } : {})
         }
       },
       secretStore: { ok: storeOk, detail: store },
-      shutdown: { ok: !b.closing, ...(b.closing ? { detail: 'closing' } : {}) }
+      shutdown: { ok: !app.closing, ...(app.closing ? { detail: 'closing' } : {}) }
     };
     const ready = Object.values(checks).every((c) => c.ok);
     void reply.code(ready ? 200 : 503);
@@ -72,8 +70,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: Type.String({ description: 'Prometheus text format 0.0.4' }), ...errorResponses(431) }
     }
   }, async (_request, reply) => {
-    void reply.header('content-type', b.metrics.registry.contentType);
-    return await b.metrics.registry.metrics();
+    void reply.header('content-type', app.metrics.registry.contentType);
+    return await app.metrics.registry.metrics();
   });
 };
 

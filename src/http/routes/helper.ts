@@ -35,9 +35,10 @@ export function pseudoImage (prefix: string): string {
 }
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
-  const { resolver } = app.broker;
+  const { resolver } = app;
 
-  app.post('/v1/docker-credential-helper/get', {
+  app.post('/docker-credential-helper/get', {
+    config: { action: 'resolve' },
     schema: {
       tags: ['protocols'],
       operationId: 'dockerCredentialHelperGet',
@@ -73,7 +74,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     }
   });
 
-  app.get('/v1/docker-credential-helper/list', {
+  app.get('/docker-credential-helper/list', {
+    config: { action: 'resolve' },
     schema: {
       tags: ['protocols'],
       operationId: 'dockerCredentialHelperList',
@@ -83,7 +85,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request) => {
     const out: Record<string, string> = {};
-    for (const r of app.broker.registries.current().registries) {
+    for (const r of app.registries.current().registries) {
       if (r.credentials === undefined) continue;
       try {
         const result = await issueCredential(app, request, { image: pseudoImage(r.prefix) }, { auditImage: r.prefix });
@@ -95,7 +97,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     return out;
   });
 
-  app.post('/v1/kubelet/credential-provider', {
+  app.post('/kubelet/credential-provider', {
+    config: { action: 'resolve' },
     schema: {
       tags: ['protocols'],
       operationId: 'kubeletCredentialProvider',
@@ -127,7 +130,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const scopeOf = (source: KubeletSource | undefined) => kubeletScope({
       image: parsed,
       endpoint,
-      pathScopedHosts: pathScopedHosts(app.broker.registries.current()),
+      pathScopedHosts: pathScopedHosts(app.registries.current()),
       source,
       callerAllowedOnHost: app.allows(request, { action: 'resolve', registry: host })
     });

@@ -7,9 +7,10 @@ import { errorResponses, withExamples } from '../schemas.js';
 import { EXAMPLES } from './examples.js';
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
-  const { registries, cache } = app.broker;
+  const { registries, credentialCache: cache } = app;
 
-  app.get('/v1/registries', {
+  app.get('/registries', {
+    config: { action: 'registries' },
     schema: {
       tags: ['registries'],
       operationId: 'listRegistries',
@@ -46,7 +47,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const entries = cache.entries().filter((e) => e.level === 'registry');
     const last = registries.lastResult();
     return {
-      source: app.broker.settings.registriesConfPath,
+      source: app.settings.registriesConfPath,
       lastReload: {
         result: last?.result ?? 'not-loaded',
         ...(last !== undefined ? { at: last.at.toISOString() } : {}),
@@ -78,7 +79,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     };
   });
 
-  app.post('/v1/cache/invalidate', {
+  app.post('/cache/invalidate', {
+    config: { action: 'invalidate' },
     schema: {
       tags: ['cache'],
       operationId: 'invalidateCache',

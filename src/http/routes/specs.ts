@@ -8,7 +8,8 @@ import { SpecString, errorResponses, withExamples } from '../schemas.js';
 import { EXAMPLES } from './examples.js';
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
-  app.post('/v1/credential-specs/validate', {
+  app.post('/credential-specs/validate', {
+    config: { action: 'validate' },
     schema: {
       tags: ['credential-specs'],
       operationId: 'validateCredentialSpec',

@@ -25,9 +25,10 @@ export const TestResponse = Type.Composite([
 ], { $id: 'TestResponse' });
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
-  const { resolver, metrics, registryAgents } = app.broker;
+  const { resolver, metrics, registryAgents } = app;
 
-  app.post('/v1/credentials/test', {
+  app.post('/credentials/test', {
+    config: { action: 'test' },
     schema: {
       tags: ['credentials'],
       operationId: 'testCredentials',

@@ -1,0 +1,17 @@
+// The edge of every request (http/edge.ts): its id and one log line, the 503 while shutting
+// down, load shedding, the request-duration metric, and the one error shape (http/errors.ts).
+import fp from 'fastify-plugin';
+import { registerOverload, registerRequestEdge } from '../edge.js';
+import { registerErrorHandling } from '../errors.js';
+
+export default fp(async (app) => {
+  // first of all hooks, so that every answer carries the request id
+  registerRequestEdge(app);
+  await registerOverload(app, app.settings.overloadMaxEventLoopDelayMs);
+  const { metrics } = app;
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.httpDuration.observe({ method: request.method, route, status_code: String(reply.statusCode) }, reply.elapsedTime / 1000);
+  });
+  registerErrorHandling(app);
+}, { name: 'edge', fastify: '5.x', dependencies: ['settings'] });

@@ -11,7 +11,8 @@ import { buildApp } from '../../src/app.js';
 import { loadSettings } from '../../src/config/settings.js';
 import { ConfigError } from '../../src/errors.js';
 import { createMetrics } from '../../src/metrics.js';
-import { eventually, tmpDir } from '../helpers/app.js';
+import { tmpDir } from '../helpers/app.js';
+import { eventually } from '../helpers/poll.js';
 import { startFakeKubeApi } from '../helpers/fake-kube-api.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -76,10 +77,10 @@ async function noLeaks (t: Test, round: () => Promise<void>): Promise<void> {
   t.teardown(() => { tracked.stop(); });
   for (let i = 0; i < ROUNDS; i++) await round();
   // a closed socket or watcher goes from the list within a few turns of the loop
-  const clean = await eventually(() => grown(handles, resources()).length === 0, 5000, 20);
+  const clean = await eventually(() => grown(handles, resources()).length === 0, 15_000, 20);
   t.ok(clean, `no handle left after ${ROUNDS} builds and closes`);
   if (!clean) t.comment(grown(handles, resources()).join('; '));
-  const none = await eventually(() => tracked.alive().length === 0, 5000, 20);
+  const none = await eventually(() => tracked.alive().length === 0, 15_000, 20);
   tracked.stop();
   t.same(none ? [] : tracked.alive(), [], 'no handle or interval made by the builds is alive, referenced or not');
   t.same(grown(listeners, processListeners()), [], 'no process listener left');
@@ -140,12 +141,12 @@ t.test('kubeconfig mode against the fake Kubernetes API: 50 builds and closes le
   await noLeaks(t, async () => {
     const app: FastifyInstance = await buildApp({ settings, metrics: createMetrics({ defaultMetrics: false }), env: {} });
     // the Secret list and watch, a TokenReview and the Applications client all in use before the close
-    if (await eventually(async () => (await app.inject({ url: '/readyz' })).statusCode === 200, 5000, 10)) synced++;
+    if (await eventually(async () => (await app.inject({ url: '/readyz' })).statusCode === 200, 15_000, 10)) synced++;
     await app.inject({ url: '/v1/auth/status', headers: { authorization: `Bearer ${TOKEN}` } });
     await app.close();
   });
   t.equal(synced, ROUNDS + 1, 'each app synced with the API before it closed');
-  await eventually(() => api.watchCount === 0, 2000, 10);
+  await eventually(() => api.watchCount === 0, 10_000, 10);
   t.equal(api.watchCount, 0, 'no watch left open on the API');
 });
 

@@ -1,5 +1,5 @@
-// Every error code of the API (SPEC §4), in one module. Domain code throws these;
-// http/ maps them to the SPEC error shape. Messages never carry secret values.
+// Every error code of the API (docs/api.md "Errors"), in one module. Domain code throws these;
+// http/ maps them to the one error shape. Messages never carry secret values.
 import createError from '@fastify/error';
 
 export const InvalidImageReference = createError<[string, string]>(

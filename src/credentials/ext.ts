@@ -1,4 +1,4 @@
-// Runs an `ext:` credential script (SPEC §1): no shell, no arguments, bounded in time and
+// Runs an `ext:` credential script (docs/references.md "Reference types"): no shell, no arguments, bounded in time and
 // output, killed with its process group; its stdout and stderr never reach a message or a log.
 import { spawn } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
@@ -60,7 +60,7 @@ async function checkScript (path: string): Promise<void> {
   } catch {
     throw new ScriptFailed(`script ${path} is not executable`);
   }
-  // execvp would hand a file without either magic to /bin/sh: SPEC §1 says no shell.
+  // execvp would hand a file without either magic to /bin/sh: docs/references.md says no shell.
   const head = Buffer.alloc(4);
   const file = await open(path, 'r');
   try {

@@ -1,4 +1,4 @@
-// Resolution (SPEC §3): normalize the image, find its endpoint, pick the most specific
+// Resolution (README "How resolution works"): normalize the image, find its endpoint, pick the most specific
 // credential reference (request → image → application → registry), fetch it through the cache.
 import { LRUCache } from 'lru-cache';
 import type { RegistriesConfig } from '../registry/registries-conf.js';
@@ -21,7 +21,7 @@ import { isCloudProvider, type CredentialReference, type ParsedSpec, type Source
 export type { EndpointView, ExplainResult, ExplainStep, ResolveRequest, ResolveResult };
 
 export interface ResolveContext {
-  /** throws when the caller may not use this request override (policy, SPEC §5) */
+  /** throws when the caller may not use this request override (policy, docs/configuration.md "Callers: authentication and policy") */
   authorizeOverride?: (ref: string, parsed: CredentialReference) => void | Promise<void>
 }
 

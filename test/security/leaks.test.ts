@@ -1,4 +1,4 @@
-// The sweep behind SPEC §5: "no secret value in any log line, error message, metric label,
+// The sweep behind one rule of the service: "no secret value in any log line, error message, metric label,
 // or response other than the credential response itself". Every source kind carries a
 // distinctive secret; every error path and read-only endpoint is driven with the log at debug.
 import { createHash } from 'node:crypto';

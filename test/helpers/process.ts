@@ -106,12 +106,13 @@ export interface Spawned {
 
 /**
  * A minimal environment: no KUBECONFIG, HOME in an empty folder (no ~/.kube/config),
- * no NODE_OPTIONS inherited from the test runner; `extra` is added on top.
+ * no NODE_OPTIONS inherited from the test runner, no load shedding; `extra` is added on top.
  */
 export function cleanEnv (t: Teardown, extra: Record<string, string> = {}): Record<string, string> {
   const home = mkdtempSync(join(tmpdir(), 'credbroker-home-'));
   t.teardown(() => rmSync(home, { recursive: true, force: true }));
-  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, LANG: 'C', ...extra };
+  // a busy test machine (files run in parallel) must not make the service shed requests with 503
+  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, LANG: 'C', OVERLOAD_MAX_EVENT_LOOP_DELAY: '0', ...extra };
 }
 
 export async function spawnEntry (t: Teardown, entry: Entry, args: string[], opts: { env: Record<string, string>, cwd?: string }): Promise<Spawned> {

@@ -60,7 +60,10 @@ export async function buildApp (opts: BuildOptions): Promise<FastifyInstance> {
     return503OnClosing: false,
     clientErrorHandler,
     frameworkErrors,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } }
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+    // loading @kubernetes/client-node (the kubernetes plugin) can take longer than Fastify's
+    // default 10 s on a cold, CPU-limited start; a plugin that hangs is still named, later
+    pluginTimeout: 120_000
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.addHook('onListen', (done) => { void compilers.warmUp(); done(); });
 

@@ -47,10 +47,14 @@ t.test('through the auth plugin: N requests of one caller and image, one evaluat
   const decisions = new PolicyDecisions();
   const app = Fastify();
   await app.register(authPlugin, { settings, policy: { current: () => policy }, tokens: { current: () => tokens }, decisions });
-  app.get('/v1/x', async (request) => {
-    app.authorize(request, { action: 'resolve', registry: (request.query as { r: string }).r });
-    return { ok: true };
-  });
+  // the /v1 routes in their own context with the caller hook, as src/http/routes/v1.ts has them
+  await app.register(async (v1) => {
+    if (v1.authenticateCaller !== undefined) v1.addHook('onRequest', v1.authenticateCaller);
+    v1.get('/x', async (request) => {
+      v1.authorize(request, { action: 'resolve', registry: (request.query as { r: string }).r });
+      return { ok: true };
+    });
+  }, { prefix: '/v1' });
   await app.ready();
   t.teardown(() => app.close());
   const get = async (r: string) => (await app.inject({ url: `/v1/x?r=${r}`, headers: { authorization: 'Bearer tok-ci' } })).statusCode;

@@ -7,7 +7,7 @@ import type { ApplicationSource } from '../../src/argocd/types.js';
 import { isCodedError } from '../../src/errors.js';
 import { createMetrics } from '../../src/metrics.js';
 import { FakeArgocd, loadArgocdSwagger, validateSwaggerAnswer } from '../helpers/fake-argocd.js';
-import { FakeKubeApplications } from '../helpers/fake-kube-applications.js';
+import { kubeConfigFor, startFakeKubeApi } from '../helpers/fake-kube-api.js';
 
 const P = 'argocd-image-updater.argoproj.io';
 const ARGOCD_TOKEN = 'argocd-app-t0ken-aaaa';
@@ -63,8 +63,7 @@ async function argocdMode (t: Test): Promise<Mode> {
 }
 
 async function kubeMode (t: Test): Promise<Mode> {
-  const fake = await FakeKubeApplications.start();
-  fake.token = KUBE_TOKEN;
+  const fake = await startFakeKubeApi({ tokens: [KUBE_TOKEN] });
   const sources: ApplicationSource[] = [];
   t.teardown(async () => {
     for (const s of sources) await s.close();
@@ -73,15 +72,15 @@ async function kubeMode (t: Test): Promise<Mode> {
   return {
     name: 'kubernetes',
     defaultNamespace: 'argocd',
-    setApp: (app) => fake.setApplication(app),
-    deleteApp: (ns, name) => fake.deleteApplication(ns, name),
-    count: () => fake.count(),
-    down: (how) => { fake.mode = how; },
+    setApp: (app) => { fake.putApplication(app.namespace, app.name, app.annotations); },
+    deleteApp: (ns, name) => { fake.delete('applications', ns, name); },
+    count: () => fake.count({ resource: 'applications', verb: 'get' }),
+    down: (how) => { fake.up(); if (how === 'unavailable') fake.unavailable(); else if (how === 'reset') fake.down(); },
     source: (opts = {}) => {
       const sourceOpts: ConstructorParameters<typeof KubeApplications>[1] = { defaultNamespace: 'argocd' };
       if (opts.now !== undefined) sourceOpts.now = opts.now;
       if (opts.cacheTtlMs !== undefined) sourceOpts.cacheTtlMs = opts.cacheTtlMs;
-      const s = new KubeApplications(fake.kubeConfig(opts.token ?? KUBE_TOKEN), sourceOpts);
+      const s = new KubeApplications(kubeConfigFor(fake, opts.token ?? KUBE_TOKEN), sourceOpts);
       sources.push(s);
       return s;
     }
@@ -231,20 +230,20 @@ for (const makeMode of [argocdMode, kubeMode]) {
 }
 
 t.test('kubernetes mode: 403 names verb, resource and namespace; a missing CRD is not "not found"', async (t) => {
-  const fake = await FakeKubeApplications.start();
+  const fake = await startFakeKubeApi();
   const metrics = createMetrics({ defaultMetrics: false });
-  const source = new KubeApplications(fake.kubeConfig(), { defaultNamespace: 'argocd', metrics });
+  const source = new KubeApplications(kubeConfigFor(fake), { defaultNamespace: 'argocd', metrics });
   t.teardown(async () => { await source.close(); await fake.close(); });
-  fake.forbidden.add('team-b');
+  fake.forbid('get', 'applications', 'team-b');
   const err = await rejection(source.getApplication('web', 'team-b'));
   t.equal(err.code, 'KUBERNETES_FORBIDDEN');
   t.equal(err.statusCode, 502);
   t.equal(err.message, 'the Kubernetes API refused get applications.argoproj.io in namespace team-b (403)');
   t.notMatch(err.message, /system:serviceaccount/, 'the API message is not forwarded');
-  const status = await new KubeApplications(fake.kubeConfig(), { defaultNamespace: 'team-b' }).status();
+  const status = await new KubeApplications(kubeConfigFor(fake), { defaultNamespace: 'team-b' }).status();
   t.match(status, { api: 'kubernetes', ok: false, detail: { canGetApplications: false, namespace: 'team-b' } });
 
-  fake.mode = 'no-crd';
+  fake.disable('applications');
   const err2 = await rejection(source.getApplication('web'));
   t.equal(err2.code, 'KUBERNETES_UNAVAILABLE');
   t.match(err2.message, /CRD/);
@@ -254,10 +253,10 @@ t.test('kubernetes mode: 403 names verb, resource and namespace; a missing CRD i
 });
 
 t.test('kubernetes mode: a hanging API times out', async (t) => {
-  const fake = await FakeKubeApplications.start();
-  const source = new KubeApplications(fake.kubeConfig(), { defaultNamespace: 'argocd', timeoutMs: 100 });
+  const fake = await startFakeKubeApi();
+  const source = new KubeApplications(kubeConfigFor(fake), { defaultNamespace: 'argocd', timeoutMs: 100 });
   t.teardown(async () => { await source.close(); await fake.close(); });
-  fake.mode = 'hang';
+  fake.hang();
   const err = await rejection(source.getApplication('web'));
   t.equal(err.code, 'KUBERNETES_UNAVAILABLE');
   t.equal(err.message, 'cannot reach the Kubernetes API to get applications.argoproj.io in namespace argocd: no answer within 100 ms');

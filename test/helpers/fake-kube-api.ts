@@ -8,6 +8,7 @@ import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
 
 /** a resource's plural name; custom ones are added with defineResource() */
 export type FakeResource = 'secrets' | 'serviceaccounts' | 'applications' | (string & {});
@@ -86,6 +87,11 @@ export interface FakeKubeApi {
   setLatency (ms: number): void
   /** refuse and close every connection until up() */
   down (): void
+  /** answer every request 503 ServiceUnavailable (a Status) until up() */
+  unavailable (): void
+  /** take every request and never answer it until up() (close() still ends them) */
+  hang (): void
+  /** undo down(), unavailable() and hang() */
   up (): void
   /** forget history: watches from any older resourceVersion get 410 Expired */
   compact (): void
@@ -142,6 +148,13 @@ export function selfSignedCert (): { key: string, cert: string } {
   }
 }
 
+/** A client-node KubeConfig for this server, authenticating with `token` (default: the first accepted one). */
+export function kubeConfigFor (api: FakeKubeApi, token?: string): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromString(api.kubeconfig(token));
+  return kc;
+}
+
 export async function startFakeKubeApi (opts: FakeKubeApiOptions = {}): Promise<FakeKubeApi> {
   const tokens = new Set(opts.tokens ?? ['fake-sa-token']);
   const RESOURCES: Record<string, ResourceDef> = { ...BUILTIN };
@@ -161,6 +174,7 @@ export async function startFakeKubeApi (opts: FakeKubeApiOptions = {}): Promise<
   const requests: RecordedRequest[] = [];
   let latencyMs = 0;
   let isDown = false;
+  let fault: 'unavailable' | 'hang' | undefined;
   const identity = opts.identity ?? { username: 'system:serviceaccount:argocd:credbroker', uid: randomUUID(), groups: ['system:serviceaccounts', 'system:serviceaccounts:argocd', 'system:authenticated'] };
 
   const key = (ns: string, name: string) => `${ns}/${name}`;
@@ -177,9 +191,11 @@ export async function startFakeKubeApi (opts: FakeKubeApiOptions = {}): Promise<
     send(res, code, status(code, REASONS[code] ?? 'Unknown', message, details));
   }
 
-  function forbiddenMessage (verb: string, resource: string, ns: string | undefined, group = '') {
+  // the API names a resource with its group ("applications.argoproj.io"), a core one bare ("secrets")
+  function forbiddenMessage (verb: string, resource: string, ns: string | undefined, group = '', name?: string) {
     const where = ns === undefined || ns === '' ? 'at the cluster scope' : `in the namespace "${ns}"`;
-    return `${resource} is forbidden: User "${identity.username}" cannot ${verb} resource "${resource}" in API group "${group}" ${where}`;
+    const what = (group === '' ? resource : `${resource}.${group}`) + (name === undefined ? '' : ` "${name}"`);
+    return `${what} is forbidden: User "${identity.username}" cannot ${verb} resource "${resource}" in API group "${group}" ${where}`;
   }
 
   function notify (ev: HistoryEvent) {
@@ -374,17 +390,22 @@ export async function startFakeKubeApi (opts: FakeKubeApiOptions = {}): Promise<
     requests.push({ method, path: url.pathname, query: url.searchParams, verb, resource, namespace, name, token });
 
     if (latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, latencyMs));
+    if (fault === 'hang') return;
+    if (fault === 'unavailable') {
+      send(res, 503, status(503, 'ServiceUnavailable', 'the server is currently unable to handle the request'));
+      return;
+    }
     if (token === undefined || !tokens.has(token)) {
       sendStatus(res, 401, 'Unauthorized');
       return;
     }
     if (m === null || resource === undefined) {
-      sendStatus(res, 404, 'the server could not find the requested resource');
+      sendStatus(res, 404, 'the server could not find the requested resource', {});
       return;
     }
     const prefix = m[1] as string;
     if (disabled.has(resource)) {
-      sendStatus(res, 404, 'the server could not find the requested resource');
+      sendStatus(res, 404, 'the server could not find the requested resource', {});
       return;
     }
     if (method === 'POST') {
@@ -410,20 +431,22 @@ export async function startFakeKubeApi (opts: FakeKubeApiOptions = {}): Promise<
     }
     const known = RESOURCES[resource] as ResourceDef | undefined;
     if (known === undefined || known.prefix !== prefix) {
-      sendStatus(res, 404, 'the server could not find the requested resource');
+      sendStatus(res, 404, 'the server could not find the requested resource', {});
       return;
     }
     const r: FakeResource = resource;
+    const group = known.apiVersion.includes('/') ? known.apiVersion.split('/')[0] as string : '';
+    const groupDetail = group === '' ? {} : { group };
     if (isForbidden(verb, r, namespace)) {
-      const group = known.apiVersion.includes('/') ? known.apiVersion.split('/')[0] : '';
-      sendStatus(res, 403, forbiddenMessage(verb, r, namespace, group), { kind: r });
+      sendStatus(res, 403, forbiddenMessage(verb, r, namespace, group, name),
+        { ...(name === undefined ? {} : { name }), ...groupDetail, kind: r });
       return;
     }
     if (name !== undefined) {
-      if (namespace === undefined) { sendStatus(res, 404, 'the server could not find the requested resource'); return; }
+      if (namespace === undefined) { sendStatus(res, 404, 'the server could not find the requested resource', {}); return; }
       const obj = objects.get(r)?.get(key(namespace, name));
       if (obj === undefined) {
-        sendStatus(res, 404, `${r} "${name}" not found`, { name, kind: r });
+        sendStatus(res, 404, `${group === '' ? r : `${r}.${group}`} "${name}" not found`, { name, ...groupDetail, kind: r });
         return;
       }
       send(res, 200, obj);
@@ -523,7 +546,9 @@ export async function startFakeKubeApi (opts: FakeKubeApiOptions = {}): Promise<
       for (const w of [...watchers]) watchers.delete(w);
       for (const s of sockets) s.destroy();
     },
-    up () { isDown = false; },
+    unavailable () { fault = 'unavailable'; },
+    hang () { fault = 'hang'; },
+    up () { isDown = false; fault = undefined; },
     compact () { history = []; compactedBelow = rv; },
     bookmark,
     setTokenReview (token, answer) { tokenReviews.set(token, answer); },

@@ -11,7 +11,7 @@ import t from 'tap';
 import type { FastifyInstance } from 'fastify';
 import { createMetrics } from '../../src/metrics.js';
 import { dockerConfigSecret, eventually, localApp, secretManifest, tmpDir } from '../helpers/app.js';
-import { FakeKubeApplications } from '../helpers/fake-kube-applications.js';
+import { kubeConfigFor, startFakeKubeApi } from '../helpers/fake-kube-api.js';
 import { requireTool } from '../helpers/tools.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -118,16 +118,12 @@ t.test('a live scrape passes promtool and matches the README', async (t) => {
 `);
 
   const registry = await fakeRegistry(t, 'field-user', SECRET_VALUES.field);
-  const kube = await FakeKubeApplications.start();
+  const kube = await startFakeKubeApi();
   t.teardown(async () => await kube.close());
-  kube.setApplication({
-    name: `${MARK}-application`,
-    namespace: 'argocd',
-    annotations: {
-      'argocd-image-updater.argoproj.io/image-list': `${MARK}alias=pull.example.com/${MARK}-app-image, ${MARK}other=pull.example.com/${MARK}-other-image`,
-      [`argocd-image-updater.argoproj.io/${MARK}alias.pull-secret`]: `secret:argocd/${MARK}-field-secret#creds`,
-      'argocd-image-updater.argoproj.io/pull-secret': `pullsecret:argocd/${MARK}-pull-secret`
-    }
+  kube.putApplication('argocd', `${MARK}-application`, {
+    'argocd-image-updater.argoproj.io/image-list': `${MARK}alias=pull.example.com/${MARK}-app-image, ${MARK}other=pull.example.com/${MARK}-other-image`,
+    [`argocd-image-updater.argoproj.io/${MARK}alias.pull-secret`]: `secret:argocd/${MARK}-field-secret#creds`,
+    'argocd-image-updater.argoproj.io/pull-secret': `pullsecret:argocd/${MARK}-pull-secret`
   });
 
   const conf = `registries:
@@ -179,7 +175,7 @@ ${dockerConfigSecret('argocd', `${MARK}-sa-pull`, { 'sa.example.com': { username
     secrets,
     env: { [`${MARK.toUpperCase()}_CREDS`]: `env-user:${SECRET_VALUES.env}` },
     settingsEnv: { AUTH_MODE: 'static', AUTH_TOKENS_FILE: tokensFile, AUTH_POLICY_PATH: policyFile, EXT_TIMEOUT: '300ms' },
-    build: { metrics, kubeConfig: kube.kubeConfig() }
+    build: { metrics, kubeConfig: kubeConfigFor(kube) }
   });
 
   const auth = { authorization: `Bearer ${SECRET_VALUES.token}` };

@@ -144,13 +144,7 @@ t.test('request overrides by reference type', async (t) => {
   const glob = await ask(UPDATER_TOKEN, 'pullsecret:argocd/override');
   t.equal(glob.statusCode, 200, 'a pullsecret allowed by the glob');
   t.match(glob.json(), { username: 'override-user', password: OVERRIDE_PASS, source: { level: 'request', ref: 'pullsecret:argocd/override' } });
-  t.equal((await ask(UPDATER_TOKEN, 'PullSecret:argocd/override')).statusCode, 200, 'the type word is case-insensitive');
-
-  for (const credentials of ['secret:argocd/quay#creds', 'env:REG_CREDS', 'ext:/bin/true', 'serviceaccount:argocd/default']) {
-    const res = await ask(UPDATER_TOKEN, credentials);
-    t.equal(res.statusCode, 403, `${credentials}: refused`);
-    t.equal(res.json().code, 'OVERRIDE_NOT_ALLOWED', `${credentials}: OVERRIDE_NOT_ALLOWED`);
-  }
+  // the type word's case and references a rule does not name: the plugin's (test/http/auth.test.ts)
 
   // the group rule allows "*" (never env:/ext:) and names one variable explicitly
   const named = await ask(PLATFORM_TOKEN, 'env:REG_CREDS');
@@ -242,11 +236,7 @@ t.test('AUTH_MODE=static with a tokens file', async (t) => {
   const status = await app.inject({ method: 'GET', url: '/v1/auth/status', headers: { authorization: `Bearer ${CI_TOKEN}` } });
   t.match(status.json(), { authMode: 'static', caller: { name: 'static:ci' } });
 
-  const unknown = await resolve(app, { image: 'ghcr.io/org/app' }, 'not-a-known-token-123');
-  t.equal(unknown.statusCode, 401);
-  t.equal(unknown.json().code, 'UNAUTHENTICATED');
-  const missing = await resolve(app, { image: 'ghcr.io/org/app' });
-  t.equal(missing.statusCode, 401);
+  // unknown and missing tokens, and a reloaded tokens file: test/http/auth.test.ts
   const other = await resolve(app, { image: 'ghcr.io/org/app' }, OTHER_TOKEN);
   t.equal(other.statusCode, 403, 'a known token the policy does not name');
   t.equal(other.json().code, 'FORBIDDEN');
@@ -256,7 +246,7 @@ t.test('AUTH_MODE=static with a tokens file', async (t) => {
 
   const audit = logs.filter((l) => l.includes('"audit":"credential"')).map((l) => JSON.parse(l) as Record<string, unknown>);
   t.ok(audit.some((a) => a.caller === 'static:ci' && a.outcome === 'issued'), 'the audit line names static:ci');
-  assertNothingLeaked(t, logs, [CI_TOKEN, OTHER_TOKEN, 'not-a-known-token-123']);
+  assertNothingLeaked(t, logs, [CI_TOKEN, OTHER_TOKEN]);
 });
 
 t.test('an Application is named only where a rule grants it (kubernetes and static modes)', async (t) => {
@@ -301,15 +291,7 @@ t.test('an Application is named only where a rule grants it (kubernetes and stat
       const explained = await app.inject({ method: 'POST', url: '/v1/credentials/explain', payload: { image, application: 'demo', applicationNamespace: 'team-b' }, headers: { authorization: `Bearer ${token}` } });
       t.equal(explained.json().code, 'FORBIDDEN', 'explain is refused the same way');
       t.equal((await resolve(app, { image }, token)).statusCode, 200, 'the same request without an application');
-
-      const denial = logs.map((l) => JSON.parse(l) as { msg?: string, auth?: Record<string, unknown> })
-        .find((l) => l.msg === 'request denied by policy' && l.auth?.application === 'team-b/demo');
-      t.match(denial?.auth, { caller, action: 'resolve', registry: 'ghcr.io/org/app', application: 'team-b/demo', rule: 0, reason: /name application team-b\/demo/ },
-        'the denial line names caller, action, target application, rule and reason');
-      if (mode === 'kubernetes') {
-        const wide = await resolve(app, { image, application: 'demo' }, PLATFORM_TOKEN);
-        t.match(wide.json(), { code: 'FORBIDDEN' }, 'a rule without applications grants none');
-      }
+      // the denial log line and a rule without applications: test/http/auth.test.ts
       assertNothingLeaked(t, logs, [CI_TOKEN]);
     });
   }

@@ -22,6 +22,10 @@ export async function serve (argv: string[]): Promise<void> {
     throw err;
   }
   const log = createLogger(settings.logLevel, undefined, { pretty: settings.logPretty });
+  // Node prints process warnings (a library's notice such as the AWS SDK's Node-version one, a
+  // deprecation) as plain text on stderr; here they are log lines like every other
+  process.removeAllListeners('warning');
+  process.on('warning', (w) => { log.warn({ warning: { name: w.name, message: w.message } }, 'process warning'); });
   let app;
   try {
     app = await buildApp({ settings, logger: log });

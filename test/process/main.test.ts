@@ -177,3 +177,23 @@ t.test('SIGTERM: a keep-alive connection busy at shutdown is answered, then clos
   t.equal((await p.exited).code, 0, 'exit 0: the connection did not hold the shutdown to SHUTDOWN_DELAY');
   t.notMatch(p.stdout() + p.stderr(), /killed by timeout/);
 });
+
+t.test('a process warning (a library notice, a deprecation) is a JSON log line, not plain stderr text', async (t) => {
+  // a preloaded module emits a warning while the service runs (as the AWS SDK does on Node 20
+  // when an ecr: reference first loads it); SIGUSR2 says when
+  const emit = join(tmpDir(t), 'emit-warning.mjs');
+  writeFileSync(emit, 'process.on("SIGUSR2", () => process.emitWarning("planted notice: upgrade node", "NodeVersionSupportWarning"));\n');
+  const p = await spawnService(t, [], { env: cleanEnv(t, { PORT: '0', NODE_OPTIONS: `--import=${emit}` }) });
+  t.ok(await p.waitFor(/credbroker listening on http/), 'listening');
+  p.child.kill('SIGUSR2');
+  t.ok(await p.waitFor(/planted notice/), 'the warning is reported');
+  const line = p.stdout().split('\n').find((l) => l.includes('planted notice'));
+  if (line === undefined) { t.fail(`not on stdout: ${p.stderr()}`); return; }
+  const parsed = JSON.parse(line) as { level: number, msg: string, warning: { name: string, message: string } };
+  t.equal(parsed.level, 40, 'at warn level');
+  t.equal(parsed.msg, 'process warning');
+  t.same(parsed.warning, { name: 'NodeVersionSupportWarning', message: 'planted notice: upgrade node' });
+  t.notMatch(p.stderr(), /planted notice/, 'nothing on stderr');
+  p.child.kill('SIGTERM');
+  await p.exited;
+});

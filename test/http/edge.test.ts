@@ -7,7 +7,9 @@ import { localApp, type LocalApp } from '../helpers/app.js';
 interface RawAnswer { status: number, headers: Record<string, string>, body: string, closed: boolean }
 
 /** Writes `data` on a fresh connection and reads one answer (until the body is complete or the socket closes). */
-async function rawRequest (port: number, data: string | Buffer): Promise<RawAnswer> {
+// waitForClose: the answer is taken when the server closes the connection (bounded by the
+// 10 s timer, after which `closed` is false), instead of 50 ms after the body is complete
+async function rawRequest (port: number, data: string | Buffer, waitForClose = false): Promise<RawAnswer> {
   return await new Promise((resolve, reject) => {
     const sock = net.connect(port, '127.0.0.1');
     let buf = Buffer.alloc(0);
@@ -30,7 +32,7 @@ async function rawRequest (port: number, data: string | Buffer): Promise<RawAnsw
       const text = buf.toString('latin1');
       const end = text.indexOf('\r\n\r\n');
       const len = /\r\ncontent-length: *(\d+)/i.exec(text.slice(0, end))?.[1];
-      if (end !== -1 && len !== undefined && buf.length >= end + 4 + Number(len)) {
+      if (!waitForClose && end !== -1 && len !== undefined && buf.length >= end + 4 + Number(len)) {
         // give a closing server a moment to close, so that `closed` tells whether it did
         setTimeout(() => { clearTimeout(timer); sock.destroy(); done(); }, 50);
       }
@@ -92,11 +94,11 @@ t.test("every answer of the parser and of Fastify has the error shape and a code
 t.test('while shutting down, a request on an open connection gets 503 SHUTTING_DOWN and the connection closes', async (t) => {
   const { app, port } = await listening(t);
   app.closing = true; // what the process sets on SIGTERM, before app.close()
-  const res = await rawRequest(port, 'GET /v1/registries HTTP/1.1\r\nHost: x\r\n\r\n');
+  const res = await rawRequest(port, 'GET /v1/registries HTTP/1.1\r\nHost: x\r\n\r\n', true);
   assertShape(t, res, 503, 'SHUTTING_DOWN', 'closing');
   t.equal(res.headers.connection, 'close', 'Connection: close');
   t.ok(res.closed, 'the server closed the connection');
-  const ready = await rawRequest(port, 'GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n');
+  const ready = await rawRequest(port, 'GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n', true);
   t.equal(ready.status, 503, '/readyz answers 503 for itself');
   t.match(JSON.parse(ready.body), { ready: false, checks: { shutdown: { ok: false } } }, 'with its shutdown check');
   t.equal(ready.headers.connection, 'close', 'and closes the connection');

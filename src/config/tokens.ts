@@ -5,8 +5,8 @@ import { parse as parseYaml } from 'yaml';
 import { Type } from '@sinclair/typebox';
 import { ConfigError } from '../errors.js';
 import { checkShape } from './schema.js';
-import { reloadReporter, type ConfigFileOptions } from './reload.js';
-import { ReloadingFile } from './watch.js';
+import { openConfigFile, type ConfigFileOptions } from './reload.js';
+import type { ReloadingFile } from './watch.js';
 
 export const MAX_TOKENS_BYTES = 256 * 1024;
 const MAX_TOKENS = 10_000;
@@ -67,14 +67,10 @@ export function lookupToken (tokens: StaticTokens, token: string): string | unde
 
 /** Loads AUTH_TOKENS_FILE (throws ConfigError at start) and follows its changes. */
 export function openTokensFile (path: string, opts: ConfigFileOptions = {}): ReloadingFile<StaticTokens> {
-  const file = new ReloadingFile(path, (text) => parseTokens(text, `AUTH_TOKENS_FILE ${path}`), {
+  return openConfigFile(path, {
+    file: 'tokens',
     setting: 'AUTH_TOKENS_FILE',
-    maxBytes: MAX_TOKENS_BYTES,
-    onReload: reloadReporter('tokens', 'AUTH_TOKENS_FILE', opts),
-    ...(opts.intervalMs === undefined ? {} : { intervalMs: opts.intervalMs }),
-    ...(opts.debounceMs === undefined ? {} : { debounceMs: opts.debounceMs })
-  });
-  file.load();
-  opts.metrics?.configLastReloadSuccess.set({ file: 'tokens' }, 1);
-  return file;
+    parse: (text) => parseTokens(text, `AUTH_TOKENS_FILE ${path}`),
+    maxBytes: MAX_TOKENS_BYTES
+  }, opts);
 }

@@ -2,10 +2,10 @@
 // policy file, the built-in defaults when there is none, and evaluation. Deny unless a rule allows.
 import { LRUCache } from 'lru-cache';
 import { parse as parseYaml } from 'yaml';
-import { reloadReporter, type ConfigFileOptions } from '../config/reload.js';
+import { openConfigFile, type ConfigFileOptions } from '../config/reload.js';
 import { checkShape } from '../config/schema.js';
 import type { Settings } from '../config/settings.js';
-import { ReloadingFile } from '../config/watch.js';
+import type { ReloadingFile } from '../config/watch.js';
 import { ConfigError } from '../errors.js';
 import {
   MAX_POLICY_BYTES, POLICY_ACTIONS, PolicyFileSchema,
@@ -321,14 +321,10 @@ export class PolicyDecisions {
 
 /** Loads AUTH_POLICY_PATH (throws ConfigError at start) and follows its changes. */
 export function openPolicyFile (path: string, opts: ConfigFileOptions = {}): ReloadingFile<Policy> {
-  const file = new ReloadingFile(path, (text) => parsePolicy(text, `AUTH_POLICY_PATH ${path}`), {
+  return openConfigFile(path, {
+    file: 'policy',
     setting: 'AUTH_POLICY_PATH',
-    maxBytes: MAX_POLICY_BYTES,
-    onReload: reloadReporter('policy', 'AUTH_POLICY_PATH', opts),
-    ...(opts.intervalMs === undefined ? {} : { intervalMs: opts.intervalMs }),
-    ...(opts.debounceMs === undefined ? {} : { debounceMs: opts.debounceMs })
-  });
-  file.load();
-  opts.metrics?.configLastReloadSuccess.set({ file: 'policy' }, 1);
-  return file;
+    parse: (text) => parsePolicy(text, `AUTH_POLICY_PATH ${path}`),
+    maxBytes: MAX_POLICY_BYTES
+  }, opts);
 }

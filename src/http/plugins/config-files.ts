@@ -1,9 +1,9 @@
 // The config files, each reloaded on change with its last good content kept: registries.conf
 // (REGISTRIES_CONF_PATH), the policy (AUTH_POLICY_PATH) and the static tokens (AUTH_TOKENS_FILE).
 import fp from 'fastify-plugin';
-import { reloadReporter } from '../../config/reload.js';
+import { openConfigFile } from '../../config/reload.js';
 import { openTokensFile, type StaticTokens } from '../../config/tokens.js';
-import { ReloadingFile } from '../../config/watch.js';
+import type { ReloadingFile } from '../../config/watch.js';
 import { checkRegistryCredentials } from '../../credentials/registry-credentials.js';
 import { openPolicyFile, type Policy } from '../../policy/policy.js';
 import { parseRegistriesConf, type RegistriesConfig } from '../../registry/registries-conf.js';
@@ -24,20 +24,18 @@ export default fp(async (app) => {
   const opened: Array<{ close(): unknown }> = [];
   app.addHook('onClose', async () => { for (const file of opened.reverse()) file.close(); });
 
-  const registries = new ReloadingFile<RegistriesConfig>(settings.registriesConfPath,
-    (text) => checkRegistryCredentials(parseRegistriesConf(text, settings.registriesConfPath)), {
-      setting: 'REGISTRIES_CONF_PATH',
-      missingOk: true,
-      onReload: reloadReporter('registries', 'REGISTRIES_CONF_PATH', { metrics, log })
-    });
+  const registries = openConfigFile(settings.registriesConfPath, {
+    file: 'registries',
+    setting: 'REGISTRIES_CONF_PATH',
+    parse: (text) => checkRegistryCredentials(parseRegistriesConf(text, settings.registriesConfPath)),
+    missingOk: true
+  }, { metrics, log });
   opened.push(registries);
-  registries.load();
   if (registries.missing) {
     // an empty configuration is allowed; a typo in the path should not be silent
     log.warn({ file: 'registries', setting: 'REGISTRIES_CONF_PATH', path: settings.registriesConfPath },
       `REGISTRIES_CONF_PATH ${settings.registriesConfPath} does not exist; starting with no registries configured`);
   }
-  metrics.configLastReloadSuccess.set({ file: 'registries' }, 1);
   app.decorate('registries', registries);
 
   const policy = settings.authPolicyPath !== undefined ? openPolicyFile(settings.authPolicyPath, { metrics, log }) : undefined;

@@ -29,6 +29,13 @@ const canPin = process.platform === 'linux' && os.cpus().length >= 2 && (() => {
 if (canPin) execFileSync('taskset', ['-cp', '1', String(process.pid)], { stdio: 'ignore' });
 const pinned = (argv) => canPin ? ['taskset', ['-c', '0', ...argv]] : [argv[0], argv.slice(1)];
 
+/** the NODE_OPTIONS the image runs the service with (Dockerfile ENV): the bench measures the service as it ships */
+function imageNodeOptions () {
+  const env = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').replace(/\\\r?\n/g, ' ');
+  return /^ENV\s.*?\bNODE_OPTIONS=("[^"]*"|\S+)/m.exec(env)?.[1]?.replace(/^"|"$/g, '') ?? '';
+}
+const NODE_OPTIONS = imageNodeOptions();
+
 function secretManifest (name, stringData, type = 'Opaque') {
   return JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: NS }, type, stringData });
 }
@@ -137,7 +144,7 @@ async function startService (name, env) {
   const base = `http://127.0.0.1:${port}`;
   const t0 = performance.now();
   const child = launch([process.execPath, join(ROOT, 'dist', 'main.js')], {
-    env: { PATH: process.env.PATH, HOME: env.HOME, HOST: '127.0.0.1', PORT: String(port), POD_NAMESPACE: NS, RATE_LIMIT_PER_MINUTE: '0', SHUTDOWN_DELAY: '1s', ...env },
+    env: { PATH: process.env.PATH, NODE_OPTIONS, HOME: env.HOME, HOST: '127.0.0.1', PORT: String(port), POD_NAMESPACE: NS, RATE_LIMIT_PER_MINUTE: '0', SHUTDOWN_DELAY: '1s', ...env },
     // stdout (the log, at the default level) is read and dropped, as a log shipper would
     stdio: ['ignore', 'pipe', 'pipe']
   });
@@ -413,7 +420,7 @@ async function main () {
       settings: {
         pinned: canPin, connections: CONNECTIONS, durationSeconds: DURATION, misses: MISSES,
         loadGenerator: 'autocannon (throughput) and an open-loop node:http sender (latency), in the bench process',
-        service: 'node dist/main.js, LOG_LEVEL default (info, audit lines on), RATE_LIMIT_PER_MINUTE=0'
+        service: `node dist/main.js, NODE_OPTIONS=${NODE_OPTIONS} (the image's), LOG_LEVEL default (info, audit lines on), RATE_LIMIT_PER_MINUTE=0`
       },
       table: rows,
       raw

@@ -1,6 +1,7 @@
-// pino for the service: JSON lines with one numeric `level` and an epoch-ms `time`, written
-// synchronously (memory stays bounded when stdout is slower than the requests), request logs
-// without query strings, and redaction of the fields that can carry a secret, by exact path.
+// pino for the service: JSON lines with one numeric `level` and an epoch-ms `time`, written to
+// stdout in synchronous batches (memory stays bounded when stdout is slower than the requests),
+// request logs without query strings, and redaction of the fields that can carry a secret, by
+// exact path.
 import { createRequire } from 'node:module';
 import { destination as pinoDestination, pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 
@@ -81,6 +82,41 @@ export function prettyWanted (choice: LoggerChoice = {}): { pretty: boolean, mis
   }
 }
 
+/** Lines are written in batches of this many bytes: one write(2) per batch, not per line. */
+export const LOG_BATCH_BYTES = 4096;
+/** A partial batch is written after at most this long, so a quiet service's lines are not held. */
+export const LOG_FLUSH_MS = 200;
+
+let stdoutDestination: ReturnType<typeof pinoDestination> | undefined;
+
+/**
+ * stdout, once per process: a write per line cost a system call and a wake-up of the log reader
+ * on every request (the largest single cost of a cached answer). Writes stay synchronous, so the
+ * buffer never grows past one batch, whatever the reader's speed; what is buffered is written
+ * every LOG_FLUSH_MS, by flushLog() and when the process exits (also on process.exit()).
+ */
+function stdoutLog (): ReturnType<typeof pinoDestination> {
+  if (stdoutDestination === undefined) {
+    const dest = pinoDestination({ dest: 1, sync: true, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS });
+    process.once('exit', () => { flushDestination(dest); });
+    stdoutDestination = dest;
+  }
+  return stdoutDestination;
+}
+
+function flushDestination (dest: ReturnType<typeof pinoDestination>): void {
+  try {
+    dest.flushSync();
+  } catch {
+    // stdout closed (EPIPE): nothing left to write to
+  }
+}
+
+/** Writes what the stdout log holds now (before other output on stdout, and before exiting). */
+export function flushLog (): void {
+  if (stdoutDestination !== undefined) flushDestination(stdoutDestination);
+}
+
 export function createLogger (level: string, destination?: DestinationStream, choice: LoggerChoice = {}): Logger {
   const opts = loggerOptions(level);
   if (destination !== undefined) return pino(opts, destination);
@@ -88,8 +124,8 @@ export function createLogger (level: string, destination?: DestinationStream, ch
   if (pretty) {
     return pino({ ...opts, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' } } });
   }
-  // synchronous: under overload a slow reader blocks the writer instead of growing a buffer
-  const log = pino(opts, pinoDestination({ dest: 1, sync: true }));
+  // synchronous batches: under overload a slow reader blocks the writer instead of growing a buffer
+  const log = pino(opts, stdoutLog());
   if (missing) log.warn('LOG_PRETTY=true but pino-pretty is not installed (it is a development dependency); writing JSON');
   return log;
 }

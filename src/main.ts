@@ -4,7 +4,7 @@ import { buildApp } from './app.js';
 import { UsageError } from './config/argv.js';
 import { loadSettings, type Settings } from './config/settings.js';
 import { ConfigError } from './errors.js';
-import { createLogger } from './logger.js';
+import { createLogger, flushLog } from './logger.js';
 
 export async function serve (argv: string[]): Promise<void> {
   let settings: Settings;
@@ -63,6 +63,7 @@ export async function serve (argv: string[]): Promise<void> {
     secretNamespaces: settings.secretNamespaces
   }, `credbroker listening on ${base}`);
   if (settings.kubeMode === 'local' && settings.authMode === 'none') {
+    flushLog();
     process.stdout.write([
       '',
       'Try it:',

@@ -89,3 +89,17 @@ t.test('.dockerignore keeps node_modules, tests, build output and .git out', asy
     t.notOk(entries.includes(needed), `${needed} stays in the context`);
   }
 });
+
+t.test('the service runs with a bounded young generation (NODE_OPTIONS), which npm run bench uses too', async (t) => {
+  const env = instr(final, 'ENV').join(' ');
+  const nodeOptions = /\bNODE_OPTIONS=("[^"]*"|\S+)/.exec(env)?.[1]?.replace(/^"|"$/g, '');
+  t.match(nodeOptions, /--max-semi-space-size=\d+/, 'the final stage sets NODE_OPTIONS=--max-semi-space-size=…');
+  t.match(readFileSync(join(root, 'bench', 'run.js'), 'utf8'), /imageNodeOptions\(\)/, 'the bench starts the service with the image\'s NODE_OPTIONS');
+  // a process under those options keeps its new space at two semi-spaces of that size, however much it allocates
+  const { execFileSync } = await import('node:child_process');
+  const probe = 'const k=[];for(let i=0;i<2e6;i++){const o={i,s:String(i)};if(i%5000===0)k.push(o)};const v=require("v8");process.stdout.write(String(v.getHeapSpaceStatistics().find(s=>s.space_name==="new_space").space_size))';
+  const mb = (opts: string | undefined): number => Number(execFileSync(process.execPath, ['-e', probe], { env: { ...process.env, NODE_OPTIONS: opts ?? '' }, encoding: 'utf8' })) / 1048576;
+  const semi = Number(/--max-semi-space-size=(\d+)/.exec(nodeOptions ?? '')?.[1]);
+  t.ok(mb(nodeOptions) <= 2 * semi, `new space ${mb(nodeOptions)} MB ≤ 2 × ${semi} MB under the image's options`);
+  t.ok(mb(undefined) > 2 * semi, 'and larger without them (the option is what bounds it)');
+});

@@ -98,6 +98,8 @@ export interface Spawned {
   child: ChildProcess
   stdout: () => string
   stderr: () => string
+  /** how many reads stdout arrived in (a read per write(2) when the reader keeps up) */
+  stdoutReads: () => number
   /** resolves when the process has exited */
   exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
   /** waits until stdout+stderr match, or the process exits, or `ms` pass */
@@ -123,9 +125,10 @@ export async function spawnEntry (t: Teardown, entry: Entry, args: string[], opt
   });
   let out = '';
   let err = '';
+  let reads = 0;
   const waiters = new Set<() => void>();
   const poke = (): void => { for (const w of waiters) w(); };
-  child.stdout?.setEncoding('utf8').on('data', (d: string) => { out += d; poke(); });
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => { out += d; reads++; poke(); });
   child.stderr?.setEncoding('utf8').on('data', (d: string) => { err += d; poke(); });
   const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => {
     child.on('close', (code, signal) => { poke(); resolve({ code, signal }); });
@@ -151,7 +154,7 @@ export async function spawnEntry (t: Teardown, entry: Entry, args: string[], opt
       void exited.then(check);
     });
   };
-  return { child, stdout: () => out, stderr: () => err, exited, waitFor };
+  return { child, stdout: () => out, stderr: () => err, stdoutReads: () => reads, exited, waitFor };
 }
 
 /** The service, as `npm start` runs it (node dist/main.js). */

@@ -289,6 +289,7 @@ export class PolicyDecisions {
   evaluations = 0;
   private policy: Policy | undefined;
   private readonly memo: LRUCache<string, PolicyDecision>;
+  private readonly allowedByRule = new Map<string, PolicyDecision>();
 
   constructor (max = DECISION_MEMO_MAX_ENTRIES) {
     this.memo = new LRUCache({ max });
@@ -299,6 +300,7 @@ export class PolicyDecisions {
   decide (policy: Policy, req: PolicyRequest): PolicyDecision {
     if (policy !== this.policy) {
       this.memo.clear();
+      this.allowedByRule.clear();
       this.policy = policy;
     }
     const c = req.caller;
@@ -308,6 +310,12 @@ export class PolicyDecisions {
     if (decision === undefined) {
       decision = Object.freeze(evaluate(policy, req));
       this.evaluations++;
+      // an allowed decision says only which rule allowed which action: one object each, shared
+      // by every image that rule allows (the memo holds one per image)
+      if (decision.allowed) {
+        const shared = `${decision.rule ?? ''}|${req.action}`;
+        decision = this.allowedByRule.get(shared) ?? (this.allowedByRule.set(shared, decision), decision);
+      }
       this.memo.set(key, decision);
     }
     return decision;
@@ -315,6 +323,7 @@ export class PolicyDecisions {
 
   clear (): void {
     this.memo.clear();
+    this.allowedByRule.clear();
     this.policy = undefined;
   }
 }

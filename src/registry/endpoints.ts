@@ -1,5 +1,8 @@
 // Registry endpoint selection (README "How resolution works", step 2): longest configured
-// prefix, else the default, else inferred.
+// prefix, else the default, else inferred. One Endpoint object per registries.conf entry and
+// per inferred host: the images of a registry share it (each image's memo would otherwise
+// hold its own copy).
+import { LRUCache } from 'lru-cache';
 import type { ImageDefaults, ImageReference } from './image-ref.js';
 import { DOCKER_HUB, canonicalPrefix, inferApiUrl, splitPrefix } from './names.js';
 import { DEFAULT_LIMIT, type RegistriesConfig, type RegistryEntry } from './registries-conf.js';
@@ -34,7 +37,48 @@ export function defaultPrefixOf (config: RegistriesConfig): ImageDefaults {
   return entry.defaultns !== undefined ? { prefix: entry.prefix, namespace: entry.defaultns } : { prefix: entry.prefix };
 }
 
+/** inferred endpoints kept per registries.conf (hosts come from callers: bounded) */
+export const INFERRED_ENDPOINTS_MAX = 1000;
+
+const byEntry = new WeakMap<RegistryEntry, Endpoint>();
+const inferredByConfig = new WeakMap<RegistriesConfig, LRUCache<string, Endpoint>>();
+
 function fromEntry (entry: RegistryEntry): Endpoint {
+  let endpoint = byEntry.get(entry);
+  if (endpoint === undefined) {
+    endpoint = buildFromEntry(entry);
+    byEntry.set(entry, endpoint);
+  }
+  return endpoint;
+}
+
+function inferred (config: RegistriesConfig, host: string): Endpoint {
+  let memo = inferredByConfig.get(config);
+  if (memo === undefined) {
+    memo = new LRUCache({ max: INFERRED_ENDPOINTS_MAX });
+    inferredByConfig.set(config, memo);
+  }
+  let endpoint = memo.get(host);
+  if (endpoint === undefined) {
+    endpoint = {
+      name: host === DOCKER_HUB ? 'Docker Hub' : host,
+      prefix: host,
+      apiUrl: inferApiUrl(host),
+      configured: false,
+      insecure: false,
+      limit: DEFAULT_LIMIT
+    };
+    memo.set(host, endpoint);
+  }
+  return endpoint;
+}
+
+/** how many inferred endpoints are kept for this registries.conf (tests) */
+export function inferredEndpointCount (config: RegistriesConfig): number {
+  return inferredByConfig.get(config)?.size ?? 0;
+}
+
+function buildFromEntry (entry: RegistryEntry): Endpoint {
   const endpoint: Endpoint = {
     name: entry.name,
     prefix: entry.prefix,
@@ -64,6 +108,7 @@ function matchLength (entry: RegistryEntry, host: string, path: string[]): numbe
   return prefix.segments.length;
 }
 
+/** The endpoint for an image; the same object for every image it serves (do not mutate it). */
 export function findEndpoint (config: RegistriesConfig, image: ImageReference): Endpoint {
   const host = image.host;
   const path = image.repository.split('/');
@@ -80,12 +125,5 @@ export function findEndpoint (config: RegistriesConfig, image: ImageReference): 
     if (fallback !== undefined) return fromEntry(fallback);
   }
 
-  return {
-    name: host === DOCKER_HUB ? 'Docker Hub' : host,
-    prefix: host,
-    apiUrl: inferApiUrl(host),
-    configured: false,
-    insecure: false,
-    limit: DEFAULT_LIMIT
-  };
+  return inferred(config, host);
 }

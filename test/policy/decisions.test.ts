@@ -32,6 +32,20 @@ t.test('one evaluation per (caller, request) across many, again after a reload',
   t.equal(decisions.size, 2);
 });
 
+t.test('allowed decisions are one object per rule and action, whatever the image; a reload starts afresh', async (t) => {
+  const decisions = new PolicyDecisions();
+  let policy = parsePolicy(POLICY);
+  const allowed = new Set(Array.from({ length: 500 }, (_, i) => decisions.decide(policy, { caller: ci, action: 'resolve', registry: `ghcr.io/team-a/app-${i}` })));
+  t.equal(decisions.evaluations, 500, 'each image is its own decision');
+  t.equal(allowed.size, 1, 'but 500 allowed images share one decision object');
+  t.match([...allowed][0], { allowed: true, rule: 0, reason: 'rule 0 allows resolve' });
+  const denied = new Set(Array.from({ length: 3 }, (_, i) => decisions.decide(policy, { caller: ci, action: 'resolve', registry: `ghcr.io/team-b/app-${i}` })));
+  t.equal(denied.size, 3, 'denials keep their own reason (it names the registry)');
+  policy = parsePolicy(POLICY);
+  const after = decisions.decide(policy, { caller: ci, action: 'resolve', registry: 'ghcr.io/team-a/app-0' });
+  t.not(after, [...allowed][0], 'a reloaded policy does not reuse the old decisions');
+});
+
 t.test('the memo is bounded', async (t) => {
   const decisions = new PolicyDecisions(10);
   const policy = parsePolicy(POLICY);

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { parseRegistriesConf } from '../../src/registry/registries-conf.js';
-import { defaultPrefixOf, findEndpoint } from '../../src/registry/endpoints.js';
+import { INFERRED_ENDPOINTS_MAX, defaultPrefixOf, findEndpoint, inferredEndpointCount } from '../../src/registry/endpoints.js';
 import { inferApiUrl } from '../../src/registry/names.js';
 import { parseImageReference } from '../../src/registry/image-ref.js';
 
@@ -121,4 +121,20 @@ t.test('the default registry', async (t) => {
   const m = endpointFor('nginx:1', mirror);
   t.match(m, { name: 'Mirror', apiUrl: 'https://registry.example.com', configured: true });
   t.equal(endpointFor('registry.example.com/other/x', mirror).configured, false);
+});
+
+t.test('the images of a registry share one endpoint object; inferred ones are kept per host, bounded', async (t) => {
+  const images = Array.from({ length: 1000 }, (_, i) => `ghcr.io/team-${i}/app:${i}`);
+  const configured = new Set(images.map((i) => endpointFor(i)));
+  t.equal(configured.size, 1, '1,000 images of a configured registry: one endpoint');
+  const unconfigured = new Set(Array.from({ length: 1000 }, (_, i) => endpointFor(`r.example.com/team/app-${i}`)));
+  t.equal(unconfigured.size, 1, '1,000 images of an inferred registry: one endpoint');
+  t.match([...unconfigured][0], { name: 'r.example.com', prefix: 'r.example.com', apiUrl: 'https://r.example.com', configured: false });
+  t.not(endpointFor('r2.example.com/x'), endpointFor('r.example.com/x'), 'another host, another endpoint');
+
+  const fresh = parseRegistriesConf('registries: []\n', 'f');
+  t.equal(inferredEndpointCount(fresh), 0);
+  for (let i = 0; i < INFERRED_ENDPOINTS_MAX * 3; i++) endpointFor(`host-${i}.example.com/x`, fresh);
+  t.equal(inferredEndpointCount(fresh), INFERRED_ENDPOINTS_MAX, `hosts named by callers: at most ${INFERRED_ENDPOINTS_MAX} kept`);
+  t.equal(endpointFor('host-0.example.com/x', fresh).prefix, 'host-0.example.com', 'an evicted host is inferred again');
 });

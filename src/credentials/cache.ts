@@ -100,7 +100,7 @@ export class CredentialCache {
   /** registry-level entries, and the others */
   private readonly segments: [Cache<CacheEntry>, Cache<CacheEntry>];
   /** `secret/<ns>/<name>` → keys of the entries that came from it */
-  private readonly byDep = new Map<string, Set<string>>();
+  private readonly byDep = new Map<string, { name: string, keys: Set<string> }>();
   /** `secret/<ns>/<name>` → how many times it changed: entries of an older generation are dead at once */
   private readonly depGen = new Map<string, number>();
   /** index sets of changed objects whose entries are still being deleted, a chunk per event-loop turn */
@@ -140,8 +140,23 @@ export class CredentialCache {
         const refreshAt = expiresAt - refreshMarginMs(expiresAt - fetchedAt);
         freshUntil = freshUntil === null ? refreshAt : Math.min(freshUntil, refreshAt);
       }
+      // every field written here, in one order (no spread, `gens` set later in place): all
+      // entries share one hidden class; a spread gave each of them its own (about 370 bytes each)
       const entry: CacheEntry = {
-        ...fetched, key: o.key, level: o.level, ref: o.ref, sourceType: o.sourceType, registry: o.registry, image: o.image, fetchedAt: new Date(fetchedAt).toISOString(), freshUntil
+        credential: fetched.credential,
+        keyring: fetched.keyring,
+        deps: fetched.deps,
+        namespaces: fetched.namespaces,
+        cloud: fetched.cloud,
+        key: o.key,
+        level: o.level,
+        ref: o.ref,
+        sourceType: o.sourceType,
+        registry: o.registry,
+        image: o.image,
+        fetchedAt: new Date(fetchedAt).toISOString(),
+        freshUntil,
+        gens: undefined
       };
       // a stale stand-in for CACHE_MAX_STALE, but never past the credential's own expiry: then it is of no use to anyone
       const keepUntil = freshUntil === null ? null : Math.min(freshUntil + this.opts.maxStaleMs, expiresAt ?? Infinity);
@@ -175,20 +190,24 @@ export class CredentialCache {
 
   /** index a stored entry by the objects it came from */
   private index (entry: CacheEntry): void {
-    entry.gens = entry.deps.map((dep) => this.depGen.get(dep) ?? 0);
-    for (const dep of entry.deps) {
-      let keys = this.byDep.get(dep);
-      if (keys === undefined) this.byDep.set(dep, keys = new Set());
-      keys.add(entry.key);
+    const deps = entry.deps;
+    entry.gens = deps.map((dep) => this.depGen.get(dep) ?? 0);
+    for (let i = 0; i < deps.length; i++) {
+      const dep = deps[i] as string;
+      let slot = this.byDep.get(dep);
+      if (slot === undefined) this.byDep.set(dep, slot = { name: dep, keys: new Set() });
+      // the index's copy of the name: one string per Secret, not one per entry
+      else deps[i] = slot.name;
+      slot.keys.add(entry.key);
     }
   }
 
   private unindex (key: string, entry: CacheEntry): void {
     for (const dep of entry.deps) {
-      const keys = this.byDep.get(dep);
-      if (keys === undefined) continue;
-      keys.delete(key);
-      if (keys.size === 0) this.byDep.delete(dep);
+      const slot = this.byDep.get(dep);
+      if (slot === undefined) continue;
+      slot.keys.delete(key);
+      if (slot.keys.size === 0) this.byDep.delete(dep);
     }
   }
 
@@ -200,7 +219,7 @@ export class CredentialCache {
   invalidateDep (dep: string): number {
     // a fetch in flight may have read the object before this change: it must not be kept
     for (const s of this.segments) s.forgetInflight();
-    const keys = this.byDep.get(dep);
+    const keys = this.byDep.get(dep)?.keys;
     if (keys === undefined) return 0;
     this.depGen.set(dep, (this.depGen.get(dep) ?? 0) + 1);
     this.byDep.delete(dep);

@@ -276,9 +276,12 @@ export class Resolver {
   /** one entry per reference (and endpoint at registry level): a keyring serves every image it matches */
   private cacheKey (plan: Plan): string {
     const chosen = plan.chosen as NonNullable<Plan['chosen']>;
+    const parts = [chosen.level, chosen.text];
     // a cloud token is for the registry host (and, for ACR, the exchange at the API URL)
-    const perRegistry = isCloudProvider(chosen.ref.type) ? `|${plan.image.host}|${plan.endpoint.apiUrl}` : '';
-    return `${chosen.level}|${chosen.text}${perRegistry}${chosen.level === 'registry' ? `|${plan.endpoint.prefix}` : ''}`;
+    if (isCloudProvider(chosen.ref.type)) parts.push(plan.image.host, plan.endpoint.apiUrl);
+    if (chosen.level === 'registry') parts.push(plan.endpoint.prefix);
+    // joined, not concatenated: one flat string per entry instead of a rope of pieces
+    return parts.join('|');
   }
 
   private async fetch (plan: Plan, refresh: boolean): Promise<CacheLookup> {

@@ -125,7 +125,9 @@ export function parseImageReference (input: string, defaults: ImageDefaults = {}
 
   // distribution/reference (since v0.6) bounds the repository path, not host plus path
   if (repository.length > MAX_NAME_LENGTH) fail(input, `repository name must not be more than ${MAX_NAME_LENGTH} characters`);
-  const name = `${host}/${repository}`;
+  const joined = `${host}/${repository}`;
+  // the input itself when it is already the normalized name: one string, not two (memos keep both)
+  const name = joined === input ? input : joined;
 
   const ref: ImageReference = { input, host, repository, name, explicitHost: explicit !== undefined };
   if (tag !== undefined) ref.tag = tag;

@@ -160,3 +160,22 @@ t.test('a Secret behind many entries: all dead at once, deleted a chunk per even
   t.equal(cache.size, 1, 'the rest went in later turns; the refetched entry stays');
   t.equal((await resolver.resolve({ image: 'r.example.com/a', credentials: `secret:${NS}/wide#f2499` })).cached, true, 'and is served');
 });
+
+t.test('entries share one hidden class (memory per entry: a hidden class each cost about 370 bytes)', async (t) => {
+  const v8 = await import('node:v8');
+  v8.setFlagsFromString('--allow-natives-syntax');
+  // eslint-disable-next-line no-new-func
+  const sameShape = new Function('a', 'b', 'return %HaveSameMap(a, b)') as (a: unknown, b: unknown) => boolean;
+  const fields = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`f${i}`, `u${i}:p${i}`]));
+  const { cache, resolver } = setup('registries: []\n', { wide: fields });
+  const keys: string[] = [];
+  for (let i = 0; i < 50; i++) {
+    await resolver.resolve({ image: `r.example.com/app-${i}`, credentials: `secret:${NS}/wide#f${i}` });
+    keys.push(`request|secret:${NS}/wide#f${i}`);
+  }
+  const entries = keys.map((k) => cache.peek(k));
+  t.ok(entries.every((e) => e !== undefined), '50 entries, found by their key (one flat string: level|reference)');
+  const first = entries[0];
+  t.ok(entries.every((e) => sameShape(e, first)), 'all 50 entries have the same hidden class');
+  t.same([...new Set(entries.map((e) => e?.deps[0]))], [`secret/${NS}/wide`], 'each indexed by its Secret');
+});

@@ -106,8 +106,6 @@ export function parseWwwAuthenticate (header: string): Challenge[] {
   return out;
 }
 
-export { RateLimiter, type Clock } from './rate-limiter.js';
-
 const limiters = new Map<string, RateLimiter>();
 const MAX_LIMITERS = 1000;
 

@@ -1,25 +1,15 @@
 import t, { type Test } from 'tap';
 import { checkRegistryCredentials, registryCredentialSpec } from '../../src/credentials/registry-credentials.js';
-import { ConfigError } from '../../src/errors.js';
+import type { ConfigError } from '../../src/errors.js';
 import { parseRegistriesConf } from '../../src/registry/registries-conf.js';
+import { expectConfigError } from '../helpers/config-error.js';
 
 type Tap = Test;
 const SRC = '/app/config/registries.conf';
 const load = (text: string): ReturnType<typeof parseRegistriesConf> => checkRegistryCredentials(parseRegistriesConf(text, SRC));
 
-function configError (t: Tap, text: string, pattern: RegExp, label?: string): ConfigError | undefined {
-  try {
-    load(text);
-    t.fail(`expected an error for ${label ?? text}`);
-    return undefined;
-  } catch (err) {
-    t.ok(err instanceof ConfigError, 'is a ConfigError');
-    const e = err as ConfigError;
-    t.equal(e.setting, SRC, 'names the file');
-    t.match(e.message, pattern, label ?? text);
-    return e;
-  }
-}
+const configError = (t: Tap, text: string, pattern: RegExp, label?: string): ConfigError | undefined =>
+  expectConfigError(t, load, SRC, text, pattern, label);
 
 // registries.conf keeps credentials as text; they are parsed with the credential reference
 // parser once per load, and a bad one fails the load

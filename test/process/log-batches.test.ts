@@ -3,11 +3,7 @@
 // line is held: a quiet service writes within LOG_FLUSH_MS, and what is buffered at exit is written.
 import t from 'tap';
 import { LOG_BATCH_BYTES, LOG_FLUSH_MS } from '../../src/logger.js';
-import { cleanEnv, request, spawnService } from '../helpers/process.js';
-
-function listeningUrl (stdout: string): string | undefined {
-  return /credbroker listening on (http:\/\/[^"\s]+)/.exec(stdout)?.[1];
-}
+import { cleanEnv, listeningUrl, request, spawnService } from '../helpers/process.js';
 
 t.test('200 audit lines arrive in a few batched writes; each line is whole JSON', async (t) => {
   const p = await spawnService(t, [], { env: cleanEnv(t, { PORT: '0' }) });

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createMetrics } from '../../src/metrics.js';
-import { RateLimiter, limiterFor, parseWwwAuthenticate, testRegistry, type RegistryTestResult } from '../../src/registry/client.js';
+import { limiterFor, parseWwwAuthenticate, testRegistry, type RegistryTestResult } from '../../src/registry/client.js';
 import { startRegistry, type StartedRegistry } from '../helpers/registry.js';
 import { REGISTRY_TOOLS, requireTools } from '../helpers/tools.js';
 
@@ -160,22 +160,7 @@ t.test('a Bearer challenge on the tag list after an open ping', async (t) => {
   t.equal(realmCalls, 1);
 });
 
-t.test('rate limit: a token bucket per registry, counted with a fake clock', async (t) => {
-  let now = 0;
-  const slept: number[] = [];
-  const limiter = new RateLimiter(2, { now: () => now, sleep: async (ms) => { slept.push(ms); now += ms; } });
-  for (let i = 0; i < 6; i++) await limiter.take();
-  t.equal(slept.length, 4, 'two requests go at once, the other four wait');
-  t.equal(Math.round(slept.reduce((a, b) => a + b, 0)), 2000, 'six requests at 2/s take two seconds after the burst');
-
-  now += 10_000;
-  slept.length = 0;
-  await Promise.all([limiter.take(), limiter.take(), limiter.take()]);
-  t.equal(slept.length, 1, 'concurrent callers share the bucket');
-
-  const unlimited = new RateLimiter(0, { now: () => 0, sleep: async () => { t.fail('no wait without a limit'); } });
-  for (let i = 0; i < 100; i++) await unlimited.take();
-
+t.test('rate limit: one token bucket per registry API URL and limit (the bucket itself: rate-limiter.test.ts)', async (t) => {
   t.equal(limiterFor('https://r.example/', 5), limiterFor('https://r.example', 5), 'one bucket per API URL');
   t.not(limiterFor('https://r.example', 5), limiterFor('https://r.example', 6), 'a new limit gets a new bucket');
 });

@@ -3,9 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
-import { ConfigError } from '../../src/errors.js';
+import type { ConfigError } from '../../src/errors.js';
 import { parseRegistriesConf } from '../../src/registry/registries-conf.js';
 import { eventually, localApp } from '../helpers/app.js';
+import { expectConfigError } from '../helpers/config-error.js';
 
 const CA_FILE = fileURLToPath(new URL('../fixtures/tls/ca.pem', import.meta.url));
 const CA_PEM = readFileSync(CA_FILE, 'utf8');
@@ -14,19 +15,8 @@ const indent = (text: string, by: string): string => text.trimEnd().split('\n').
 type Tap = Test;
 const SRC = '/app/config/registries.conf';
 
-function configError (t: Tap, text: string, pattern: RegExp, label?: string): ConfigError | undefined {
-  try {
-    parseRegistriesConf(text, SRC);
-    t.fail(`expected an error for ${label ?? text}`);
-    return undefined;
-  } catch (err) {
-    t.ok(err instanceof ConfigError, 'is a ConfigError');
-    const e = err as ConfigError;
-    t.equal(e.setting, SRC, 'names the file');
-    t.match(e.message, pattern, label ?? text);
-    return e;
-  }
-}
+const configError = (t: Tap, text: string, pattern: RegExp, label?: string): ConfigError | undefined =>
+  expectConfigError(t, (text) => parseRegistriesConf(text, SRC), SRC, text, pattern, label);
 
 t.test('the upstream documentation example', async (t) => {
   const conf = parseRegistriesConf(`registries:

@@ -314,7 +314,9 @@ export class PolicyDecisions {
       // by every image that rule allows (the memo holds one per image)
       if (decision.allowed) {
         const shared = `${decision.rule ?? ''}|${req.action}`;
-        decision = this.allowedByRule.get(shared) ?? (this.allowedByRule.set(shared, decision), decision);
+        const known = this.allowedByRule.get(shared);
+        if (known !== undefined) decision = known;
+        else this.allowedByRule.set(shared, decision);
       }
       this.memo.set(key, decision);
     }

@@ -1,5 +1,5 @@
-// One prom-client Registry per app; every metric docs/operations.md lists is defined here.
-// Label values are bounded sets: never an image, a Secret or a caller name.
+// One prom-client Registry per app; every metric docs/operations.md lists is defined here, once,
+// in the METRICS table. Label values are bounded sets: never an image, a Secret or a caller name.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { VERSION } from './version.js';
 
@@ -19,6 +19,63 @@ export interface StoreStatusSource {
   namespaces: Record<string, { synced: boolean, forbidden?: boolean, disconnectedSince?: string }>
 }
 
+interface MetricSpec<K extends 'counter' | 'gauge' | 'histogram', L extends string> {
+  kind: K
+  name: string
+  help: string
+  labelNames: readonly L[]
+  buckets?: number[]
+  /** a gauge set at each scrape from the secret store's status (see observeSecretStore) */
+  readStore?: (status: StoreStatusSource) => number
+}
+
+// A metric without labels gets prom-client's default label type (string), as `new Counter({...})` would.
+const counter = <L extends string = string>(name: string, help: string, labelNames: readonly L[] = []): MetricSpec<'counter', L> =>
+  ({ kind: 'counter', name, help, labelNames });
+const gauge = <L extends string = string>(name: string, help: string, labelNames: readonly L[] = [], readStore?: MetricSpec<'gauge', L>['readStore']): MetricSpec<'gauge', L> =>
+  ({ kind: 'gauge', name, help, labelNames, readStore });
+const histogram = <L extends string = string>(name: string, help: string, labelNames: readonly L[], buckets: number[]): MetricSpec<'histogram', L> =>
+  ({ kind: 'histogram', name, help, labelNames, buckets });
+
+/** Every credbroker_ metric: the property callers use, its kind, name, help, labels and buckets. */
+const METRICS = {
+  buildInfo: gauge('credbroker_build_info', 'Always 1; the labels carry the credbroker version and the Node.js version it runs on', ['version', 'node_version']),
+  credentialRequests: counter('credbroker_credential_requests_total', 'Credential requests by outcome (ok or an error code) and source type', ['outcome', 'source_type']),
+  cacheHits: counter('credbroker_cache_hits_total', 'Credential cache hits by credential level', ['level']),
+  cacheMisses: counter('credbroker_cache_misses_total', 'Credential cache misses by credential level', ['level']),
+  cacheEntries: gauge('credbroker_cache_entries', 'Credentials currently held in the cache'),
+  fetchDuration: histogram('credbroker_credential_fetch_duration_seconds', 'Time to fetch a credential from its source (cache misses only)',
+    ['source_type'], [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
+  extRuns: counter('credbroker_ext_script_runs_total', 'ext: script runs by outcome (ok, failed, timeout, malformed)', ['outcome']),
+  cloudTokenRequests: counter('credbroker_cloud_token_requests_total',
+    'Requests for a registry token to a cloud provider (ecr, gcp, acr) by outcome (ok or an error code)', ['provider', 'outcome']),
+  kubernetesRequests: counter('credbroker_kubernetes_requests_total', 'Requests to the Kubernetes API by verb, resource and HTTP status code', ['verb', 'resource', 'code']),
+  kubernetesRequestDuration: histogram('credbroker_kubernetes_request_duration_seconds',
+    'Duration of requests to the Kubernetes API (watches excluded) by verb and resource', ['verb', 'resource'], UPSTREAM_BUCKETS),
+  watchRestarts: counter('credbroker_kubernetes_watch_restarts_total', 'Kubernetes watches restarted, by resource and reason (gone, error, closed)', ['resource', 'reason']),
+  argocdRequests: counter('credbroker_argocd_requests_total', 'Requests to the Argo CD API by endpoint and HTTP status code', ['endpoint', 'code']),
+  argocdRequestDuration: histogram('credbroker_argocd_request_duration_seconds',
+    'Duration of requests to the Argo CD API by endpoint (each attempt, failures included)', ['endpoint'], UPSTREAM_BUCKETS),
+  registryRequests: counter('credbroker_registry_requests_total', 'Requests to container registries by kind (ping, token, tags) and HTTP status code', ['kind', 'code']),
+  registryRequestDuration: histogram('credbroker_registry_request_duration_seconds',
+    'Duration of requests to container registries by kind (ping, token, tags), failures included', ['kind'], UPSTREAM_BUCKETS),
+  secretStoreSynced: gauge('credbroker_secret_store_synced', '1 when every namespace of the secret store has been listed (as /readyz checks), 0 otherwise',
+    [], (status) => status.synced ? 1 : 0),
+  secretStoreDisconnected: gauge('credbroker_secret_store_disconnected_namespaces',
+    'Namespaces whose Secret or ServiceAccount watch is down (the store serves the last synced state)',
+    [], (status) => Object.values(status.namespaces).filter((n) => n.disconnectedSince !== undefined).length),
+  configReloads: counter('credbroker_config_reloads_total', 'Reloads of registries.conf, the policy and the token file by file and result', ['file', 'result']),
+  configLastReloadSuccess: gauge('credbroker_config_last_reload_successful', '1 when the last reload of the file succeeded, 0 when the last good config is kept', ['file']),
+  authDecisions: counter('credbroker_auth_decisions_total', 'Caller authentication and authorization decisions by result', ['result']),
+  httpDuration: histogram('credbroker_http_request_duration_seconds', 'HTTP request durations by method, route template and status code',
+    ['method', 'route', 'status_code'], [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10])
+};
+
+type Built<S> = S extends MetricSpec<'counter', infer L> ? Counter<L>
+  : S extends MetricSpec<'gauge', infer L> ? Gauge<L>
+    : S extends MetricSpec<'histogram', infer L> ? Histogram<L> : never;
+type BuiltMetrics = { [P in keyof typeof METRICS]: Built<(typeof METRICS)[P]> };
+
 export function createMetrics (opts: { defaultMetrics?: boolean } = {}) {
   const registry = new Registry();
   if (opts.defaultMetrics !== false) {
@@ -26,169 +83,28 @@ export function createMetrics (opts: { defaultMetrics?: boolean } = {}) {
     for (const name of UNLINTED_DEFAULT_METRICS) registry.removeSingleMetric(name);
   }
 
-  const buildInfo = new Gauge({
-    name: 'credbroker_build_info',
-    help: 'Always 1; the labels carry the credbroker version and the Node.js version it runs on',
-    labelNames: ['version', 'node_version'] as const,
-    registers: [registry]
-  });
-  buildInfo.set({ version: VERSION, node_version: process.versions.node }, 1);
-
-  const credentialRequests = new Counter({
-    name: 'credbroker_credential_requests_total',
-    help: 'Credential requests by outcome (ok or an error code) and source type',
-    labelNames: ['outcome', 'source_type'] as const,
-    registers: [registry]
-  });
-  const cacheHits = new Counter({
-    name: 'credbroker_cache_hits_total',
-    help: 'Credential cache hits by credential level',
-    labelNames: ['level'] as const,
-    registers: [registry]
-  });
-  const cacheMisses = new Counter({
-    name: 'credbroker_cache_misses_total',
-    help: 'Credential cache misses by credential level',
-    labelNames: ['level'] as const,
-    registers: [registry]
-  });
-  const cacheEntries = new Gauge({
-    name: 'credbroker_cache_entries',
-    help: 'Credentials currently held in the cache',
-    registers: [registry]
-  });
-  const fetchDuration = new Histogram({
-    name: 'credbroker_credential_fetch_duration_seconds',
-    help: 'Time to fetch a credential from its source (cache misses only)',
-    labelNames: ['source_type'] as const,
-    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [registry]
-  });
-  const extRuns = new Counter({
-    name: 'credbroker_ext_script_runs_total',
-    help: 'ext: script runs by outcome (ok, failed, timeout, malformed)',
-    labelNames: ['outcome'] as const,
-    registers: [registry]
-  });
-  const cloudTokenRequests = new Counter({
-    name: 'credbroker_cloud_token_requests_total',
-    help: 'Requests for a registry token to a cloud provider (ecr, gcp, acr) by outcome (ok or an error code)',
-    labelNames: ['provider', 'outcome'] as const,
-    registers: [registry]
-  });
-  const kubernetesRequests = new Counter({
-    name: 'credbroker_kubernetes_requests_total',
-    help: 'Requests to the Kubernetes API by verb, resource and HTTP status code',
-    labelNames: ['verb', 'resource', 'code'] as const,
-    registers: [registry]
-  });
-  const kubernetesRequestDuration = new Histogram({
-    name: 'credbroker_kubernetes_request_duration_seconds',
-    help: 'Duration of requests to the Kubernetes API (watches excluded) by verb and resource',
-    labelNames: ['verb', 'resource'] as const,
-    buckets: UPSTREAM_BUCKETS,
-    registers: [registry]
-  });
-  const watchRestarts = new Counter({
-    name: 'credbroker_kubernetes_watch_restarts_total',
-    help: 'Kubernetes watches restarted, by resource and reason (gone, error, closed)',
-    labelNames: ['resource', 'reason'] as const,
-    registers: [registry]
-  });
-  const argocdRequests = new Counter({
-    name: 'credbroker_argocd_requests_total',
-    help: 'Requests to the Argo CD API by endpoint and HTTP status code',
-    labelNames: ['endpoint', 'code'] as const,
-    registers: [registry]
-  });
-  const argocdRequestDuration = new Histogram({
-    name: 'credbroker_argocd_request_duration_seconds',
-    help: 'Duration of requests to the Argo CD API by endpoint (each attempt, failures included)',
-    labelNames: ['endpoint'] as const,
-    buckets: UPSTREAM_BUCKETS,
-    registers: [registry]
-  });
-  const registryRequests = new Counter({
-    name: 'credbroker_registry_requests_total',
-    help: 'Requests to container registries by kind (ping, token, tags) and HTTP status code',
-    labelNames: ['kind', 'code'] as const,
-    registers: [registry]
-  });
-  const registryRequestDuration = new Histogram({
-    name: 'credbroker_registry_request_duration_seconds',
-    help: 'Duration of requests to container registries by kind (ping, token, tags), failures included',
-    labelNames: ['kind'] as const,
-    buckets: UPSTREAM_BUCKETS,
-    registers: [registry]
-  });
   let storeStatus: (() => StoreStatusSource) | undefined;
-  const secretStoreSynced = new Gauge({
-    name: 'credbroker_secret_store_synced',
-    help: '1 when every namespace of the secret store has been listed (as /readyz checks), 0 otherwise',
-    registers: [registry],
-    collect () {
-      if (storeStatus !== undefined) this.set(storeStatus().synced ? 1 : 0);
-    }
-  });
-  const secretStoreDisconnected = new Gauge({
-    name: 'credbroker_secret_store_disconnected_namespaces',
-    help: 'Namespaces whose Secret or ServiceAccount watch is down (the store serves the last synced state)',
-    registers: [registry],
-    collect () {
-      if (storeStatus !== undefined) this.set(Object.values(storeStatus().namespaces).filter((n) => n.disconnectedSince !== undefined).length);
-    }
-  });
-  const configReloads = new Counter({
-    name: 'credbroker_config_reloads_total',
-    help: 'Reloads of registries.conf, the policy and the token file by file and result',
-    labelNames: ['file', 'result'] as const,
-    registers: [registry]
-  });
-  const configLastReloadSuccess = new Gauge({
-    name: 'credbroker_config_last_reload_successful',
-    help: '1 when the last reload of the file succeeded, 0 when the last good config is kept',
-    labelNames: ['file'] as const,
-    registers: [registry]
-  });
-  const authDecisions = new Counter({
-    name: 'credbroker_auth_decisions_total',
-    help: 'Caller authentication and authorization decisions by result',
-    labelNames: ['result'] as const,
-    registers: [registry]
-  });
-  const httpDuration = new Histogram({
-    name: 'credbroker_http_request_duration_seconds',
-    help: 'HTTP request durations by method, route template and status code',
-    labelNames: ['method', 'route', 'status_code'] as const,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
-    registers: [registry]
-  });
+  const built: Record<string, Counter | Gauge | Histogram> = {};
+  for (const [key, spec] of Object.entries(METRICS) as Array<[string, MetricSpec<'counter' | 'gauge' | 'histogram', string>]>) {
+    const config = { name: spec.name, help: spec.help, labelNames: spec.labelNames, registers: [registry] };
+    const readStore = spec.readStore;
+    built[key] = spec.kind === 'counter'
+      ? new Counter(config)
+      : spec.kind === 'histogram'
+        ? new Histogram({ ...config, buckets: spec.buckets })
+        : new Gauge({
+          ...config,
+          ...(readStore !== undefined && { collect () { if (storeStatus !== undefined) this.set(readStore(storeStatus())); } })
+        });
+  }
+  const metrics = built as BuiltMetrics;
+  metrics.buildInfo.set({ version: VERSION, node_version: process.versions.node }, 1);
 
   return {
     registry,
-    buildInfo,
-    credentialRequests,
-    cacheHits,
-    cacheMisses,
-    cacheEntries,
-    fetchDuration,
-    extRuns,
-    cloudTokenRequests,
-    kubernetesRequests,
-    kubernetesRequestDuration,
-    watchRestarts,
-    argocdRequests,
-    argocdRequestDuration,
-    registryRequests,
-    registryRequestDuration,
-    secretStoreSynced,
-    secretStoreDisconnected,
+    ...metrics,
     /** the secret store gauges read this at each scrape */
-    observeSecretStore (status: () => StoreStatusSource): void { storeStatus = status; },
-    configReloads,
-    configLastReloadSuccess,
-    authDecisions,
-    httpDuration
+    observeSecretStore (status: () => StoreStatusSource): void { storeStatus = status; }
   };
 }
 

@@ -5,7 +5,7 @@
 # Passes when tap passes and every missing tool shows up as a one-line skip naming what to install.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-hidden=(docker-registry skopeo htpasswd openssl script helm promtool wrk docker)
+hidden=(docker-registry skopeo htpasswd openssl tinyproxy script helm promtool wrk docker)
 bin=$(mktemp -d)
 out=$(mktemp)
 trap 'rm -rf "$bin" "$out"' EXIT

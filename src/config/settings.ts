@@ -53,6 +53,8 @@ export interface Settings {
   /** shed requests with 503 OVERLOADED above this mean event-loop delay; 0 turns it off */
   overloadMaxEventLoopDelayMs: number
   shutdownDelayMs: number
+  /** HTTPS_PROXY, HTTP_PROXY, NO_PROXY (either case, upper first), read once at start; checked where the transport is built */
+  proxy: { httpsProxy?: string, httpProxy?: string, noProxy?: string }
 }
 
 export interface SettingDef {
@@ -97,7 +99,10 @@ export const SETTINGS: readonly SettingDef[] = [
   { env: 'LOG_LEVEL', default: 'info', help: 'pino level: fatal, error, warn, info, debug, trace, silent' },
   { env: 'LOG_PRETTY', default: 'auto', help: 'human-readable logs: auto (on a terminal, when pino-pretty is installed), true or false' },
   { env: 'OVERLOAD_MAX_EVENT_LOOP_DELAY', default: '200ms', help: 'above this mean event-loop delay, requests get 503 `OVERLOADED` with `Retry-After`; 0 turns it off' },
-  { env: 'SHUTDOWN_DELAY', default: '10s', help: 'longest wait for in-flight requests at shutdown' }
+  { env: 'SHUTDOWN_DELAY', default: '10s', help: 'longest wait for in-flight requests at shutdown' },
+  { env: 'HTTPS_PROXY', help: 'proxy for https calls to registries, Argo CD and the cloud logins (https_proxy is read too; see "Proxies")' },
+  { env: 'HTTP_PROXY', help: 'proxy for plain http calls (http_proxy is read too)' },
+  { env: 'NO_PROXY', help: 'comma list of hosts, domains, .suffixes, host:port, IPs and CIDRs reached directly, or * (no_proxy is read too)' }
 ];
 
 const BY_ENV = new Map(SETTINGS.map((s) => [s.env, s]));
@@ -200,6 +205,25 @@ function oneOf<T extends string> (env: Record<string, string | undefined>, name:
 
 function list (v: string | undefined): string[] {
   return (v ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+}
+
+/** The proxy variables, upper case first, then lower case, as Go reads them; empty is unset. */
+function proxyEnv (env: Record<string, string | undefined>): Settings['proxy'] {
+  const any = (upper: string): string | undefined => {
+    for (const n of [upper, upper.toLowerCase()]) {
+      const v = env[n]?.trim();
+      if (v !== undefined && v !== '') return v;
+    }
+    return undefined;
+  };
+  const out: Settings['proxy'] = {};
+  const httpsProxy = any('HTTPS_PROXY');
+  const httpProxy = any('HTTP_PROXY');
+  const noProxy = any('NO_PROXY');
+  if (httpsProxy !== undefined) out.httpsProxy = httpsProxy;
+  if (httpProxy !== undefined) out.httpProxy = httpProxy;
+  if (noProxy !== undefined) out.noProxy = noProxy;
+  return out;
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -319,6 +343,7 @@ export function loadSettings (opts: LoadOptions = {}): Settings {
     logLevel,
     logPretty: oneOf(env, 'LOG_PRETTY', ['auto', 'true', 'false'] as const),
     overloadMaxEventLoopDelayMs: duration(env, 'OVERLOAD_MAX_EVENT_LOOP_DELAY'),
-    shutdownDelayMs: duration(env, 'SHUTDOWN_DELAY')
+    shutdownDelayMs: duration(env, 'SHUTDOWN_DELAY'),
+    proxy: proxyEnv(env)
   };
 }

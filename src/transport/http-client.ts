@@ -13,6 +13,7 @@ import { createRequire } from 'node:module';
 import { StringDecoder } from 'node:string_decoder';
 import { rootCertificates } from 'node:tls';
 import type { Dispatcher, Socks5ProxyAgent } from 'undici';
+import { ProxyRule, proxyHostOf, type ProxyEnv } from './proxy.js';
 
 let undiciModule: typeof import('undici') | undefined;
 function undici (): typeof import('undici') {
@@ -26,6 +27,7 @@ export type TransportErrorCode =
   | 'HTTP_CONNECTION_REFUSED'
   | 'HTTP_TLS_ERROR'
   | 'HTTP_UNREACHABLE' // DNS, reset, closed mid-answer and other network failures
+  | 'HTTP_PROXY_FAILED' // the proxy refused, was unreachable, asked for credentials (407) or could not open the tunnel
   | 'HTTP_ABORTED'; // the caller's signal
 
 /**
@@ -54,8 +56,10 @@ export interface TlsProfile {
   cert?: string | Buffer
   key?: string | Buffer
   servername?: string
-  /** a proxy to tunnel through: http(s)://, or socks5:// (undici's SOCKS support is experimental) */
+  /** a proxy to tunnel every request through: http(s)://, or socks5:// (undici's SOCKS support is experimental) */
   proxyUrl?: string
+  /** HTTPS_PROXY / HTTP_PROXY / NO_PROXY, chosen per request origin (ignored when proxyUrl is set) */
+  proxy?: ProxyEnv
 }
 
 export interface AgentOptions {
@@ -77,16 +81,90 @@ function tlsOptions (p: TlsProfile): Record<string, unknown> {
   return o;
 }
 
-/** An Agent (keep-alive pool per origin) that verifies servers as the profile says. */
+/** Which proxy a request through this dispatcher takes (undefined: direct), for the proxied ones. */
+const proxyOfDispatcher = new WeakMap<Dispatcher, (origin: URL) => string | undefined>();
+
+/** The proxy a request to `url` through `dispatcher` goes through, if any. */
+export function proxyFor (dispatcher: Dispatcher | undefined, url: URL): string | undefined {
+  return dispatcher === undefined ? undefined : proxyOfDispatcher.get(dispatcher)?.(url);
+}
+
+function fixedProxyAgent (proxyUrl: string, connect: Record<string, unknown>, common: Record<string, unknown>): Dispatcher {
+  if (/^socks5?:/i.test(proxyUrl)) {
+    // requestTls: TLS to the target through the tunnel (read by undici, missing from its types)
+    return new (undici().Socks5ProxyAgent)(proxyUrl, { requestTls: connect, ...common } as Socks5ProxyAgent.Options);
+  }
+  // proxyTls: how an https:// proxy itself is verified (Node's roots), with the same connect timeout
+  return new (undici().ProxyAgent)({ uri: proxyUrl, requestTls: connect, proxyTls: { timeout: connect.timeout as number }, ...common });
+}
+
+let RoutedAgent: (new (rule: ProxyRule, make: (proxy: string | undefined) => Dispatcher) => Dispatcher) | undefined;
+
+/**
+ * A dispatcher that sends each request direct or through its proxy as the rule says for the
+ * request's origin (NO_PROXY), with one Agent per way out, made on first use.
+ */
+function routedAgentClass (): NonNullable<typeof RoutedAgent> {
+  RoutedAgent ??= class extends undici().Dispatcher {
+    private readonly ways = new Map<string, Dispatcher>();
+    private readonly origins = new Map<string, string>();
+    constructor (private readonly rule: ProxyRule, private readonly make: (proxy: string | undefined) => Dispatcher) { super(); }
+
+    route (origin: URL): string | undefined {
+      return this.rule.proxyFor(origin);
+    }
+
+    override dispatch (opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+      const origin = String(opts.origin);
+      let way = this.origins.get(origin);
+      if (way === undefined) {
+        way = this.route(new URL(origin)) ?? '';
+        if (this.origins.size >= 1000) this.origins.clear();
+        this.origins.set(origin, way);
+      }
+      let d = this.ways.get(way);
+      if (d === undefined) {
+        d = this.make(way === '' ? undefined : way);
+        this.ways.set(way, d);
+      }
+      return d.dispatch(opts, handler);
+    }
+
+    override async close (): Promise<void> {
+      await Promise.all([...this.ways.values()].map(async (d) => { await d.close(); }));
+    }
+
+    override async destroy (): Promise<void> {
+      await Promise.all([...this.ways.values()].map(async (d) => { await d.destroy(); }));
+    }
+  } as unknown as NonNullable<typeof RoutedAgent>;
+  return RoutedAgent;
+}
+
+/**
+ * An Agent (keep-alive pool per origin) that verifies servers as the profile says, and goes
+ * through the profile's proxy: `proxyUrl` for every request, else HTTPS_PROXY / HTTP_PROXY
+ * unless NO_PROXY names the origin. A bad proxy address throws an Error naming the variable.
+ */
 export function createAgent (profile: TlsProfile = {}, opts: AgentOptions = {}): Dispatcher {
   const connect = { ...tlsOptions(profile), timeout: opts.connectTimeoutMs ?? 10_000 };
   const common = { connections: opts.connections === undefined ? 16 : opts.connections, keepAliveTimeout: opts.keepAliveTimeoutMs ?? 4000 };
-  if (profile.proxyUrl !== undefined && /^socks5?:/i.test(profile.proxyUrl)) {
-    // requestTls: TLS to the target through the tunnel (read by undici, missing from its types)
-    return new (undici().Socks5ProxyAgent)(profile.proxyUrl, { requestTls: connect, ...common } as Socks5ProxyAgent.Options);
-  }
   if (profile.proxyUrl !== undefined && profile.proxyUrl !== '') {
-    return new (undici().ProxyAgent)({ uri: profile.proxyUrl, requestTls: connect, ...common });
+    const proxyUrl = profile.proxyUrl;
+    const agent = fixedProxyAgent(proxyUrl, connect, common);
+    proxyOfDispatcher.set(agent, () => proxyUrl);
+    return agent;
+  }
+  if (profile.proxy !== undefined) {
+    const rule = new ProxyRule(profile.proxy);
+    if (!rule.empty) {
+      const Routed = routedAgentClass();
+      const agent = new Routed(rule, (proxy) => proxy === undefined
+        ? new (undici().Agent)({ connect, ...common })
+        : fixedProxyAgent(proxy, connect, common));
+      proxyOfDispatcher.set(agent, (u) => rule.proxyFor(u));
+      return agent;
+    }
   }
   return new (undici().Agent)({ connect, ...common });
 }
@@ -106,6 +184,9 @@ export function profileKey (profile: TlsProfile): string {
   add('key', profile.key);
   add('sni', profile.servername);
   add('proxy', profile.proxyUrl);
+  add('https_proxy', profile.proxy?.httpsProxy);
+  add('http_proxy', profile.proxy?.httpProxy);
+  add('no_proxy', profile.proxy?.noProxy);
   return h.digest('hex');
 }
 
@@ -176,8 +257,34 @@ function origin (url: URL): string {
 
 const TLS_CODE = /CERT|SELF_SIGNED|SSL|TLS|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|HOSTNAME_MISMATCH/;
 
-/** Our error for whatever undici, the socket or TLS threw. */
-export function toTransportError (err: unknown, url: URL, why?: { timedOut?: string, aborted?: boolean }): TransportError {
+// failures of the connection to the proxy itself (the target's own failures come back as the CONNECT status)
+const PROXY_CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET', 'EPIPE']);
+
+/** A failure of the proxy: names its host[:port], never its credentials. */
+function proxyError (proxyUrl: string, url: URL, code: string, message: string): TransportError | undefined {
+  const proxy = proxyHostOf(proxyUrl);
+  const tunnel = /Proxy response \((\d{3})\)/.exec(message);
+  if (tunnel !== null) {
+    const status = Number(tunnel[1]);
+    // tinyproxy answers wrong credentials with 401, most proxies with 407
+    if (status === 407 || status === 401) {
+      const withCredentials = /^[a-z0-9]+:\/\/[^/]*@/i.test(proxyUrl);
+      return new TransportError('HTTP_PROXY_FAILED',
+        withCredentials ? `proxy ${proxy} refused its credentials (${status})` : `proxy ${proxy} requires authentication (${status})`, String(status), status);
+    }
+    return new TransportError('HTTP_PROXY_FAILED', `proxy ${proxy} answered ${status} to CONNECT ${url.host}`, String(status), status);
+  }
+  if (/Proxy Authentication Required/i.test(message)) {
+    return new TransportError('HTTP_PROXY_FAILED', `proxy ${proxy} requires authentication (407)`, '407', 407);
+  }
+  if (PROXY_CONNECT_CODES.has(code)) {
+    return new TransportError('HTTP_PROXY_FAILED', `cannot connect through proxy ${proxy} (${code === 'UND_ERR_CONNECT_TIMEOUT' ? 'connect timeout' : code === 'UND_ERR_SOCKET' ? 'connection lost' : code})`, code);
+  }
+  return undefined;
+}
+
+/** Our error for whatever undici, the socket or TLS threw; `proxyUrl` is the proxy the request went through. */
+export function toTransportError (err: unknown, url: URL, why?: { timedOut?: string, aborted?: boolean, proxyUrl?: string }): TransportError {
   if (err instanceof TransportError) return err;
   const where = origin(url);
   if (why?.timedOut !== undefined) {
@@ -186,6 +293,10 @@ export function toTransportError (err: unknown, url: URL, why?: { timedOut?: str
   if (why?.aborted === true) return new TransportError('HTTP_ABORTED', `the request to ${where} was cancelled`, 'aborted');
   const e = err as { code?: unknown, message?: unknown, cause?: { code?: unknown } };
   const code = typeof e.code === 'string' ? e.code : typeof e.cause?.code === 'string' ? e.cause.code : '';
+  if (why?.proxyUrl !== undefined) {
+    const failed = proxyError(why.proxyUrl, url, code, String(e.message));
+    if (failed !== undefined) return failed;
+  }
   if (code === 'UND_ERR_HEADERS_TIMEOUT') return new TransportError('HTTP_TIMEOUT', `${where} sent no answer in time`, 'headers');
   if (code === 'UND_ERR_BODY_TIMEOUT') return new TransportError('HTTP_TIMEOUT', `${where} stalled while sending its answer`, 'body');
   if (code === 'UND_ERR_CONNECT_TIMEOUT') return new TransportError('HTTP_TIMEOUT', `cannot connect to ${where} in time`, 'connect');
@@ -241,9 +352,11 @@ export async function request (url: URL | string, opts: RequestOptions): Promise
       ? await viaAgent(u, opts, opts.dispatcher, d.signal)
       : await viaNodeHttp(u, opts, d.signal);
   } catch (err) {
+    const proxyUrl = proxyFor(opts.dispatcher, u);
     throw toTransportError(err, u, {
       ...(d.state.timedOut ? { timedOut: `${total} ms` } : {}),
-      aborted: opts.signal?.aborted === true
+      aborted: opts.signal?.aborted === true,
+      ...(proxyUrl !== undefined ? { proxyUrl } : {})
     });
   } finally {
     d.clear();
@@ -405,7 +518,8 @@ export async function openLineStream (url: URL | string, opts: StreamOptions): P
     });
   } catch (err) {
     d.clear();
-    throw toTransportError(err, u, { aborted: opts.signal?.aborted === true });
+    const proxyUrl = proxyFor(opts.dispatcher, u);
+    throw toTransportError(err, u, { aborted: opts.signal?.aborted === true, ...(proxyUrl !== undefined ? { proxyUrl } : {}) });
   }
   const body = res.body;
   async function * lines (): AsyncGenerator<string> {

@@ -26,6 +26,7 @@ export const TOOLS = {
   skopeo: { install: 'apt-get install skopeo', check: ['--version'] },
   htpasswd: { install: 'apt-get install apache2-utils', check: ['-nbB', 'u', 'p'] },
   openssl: { install: 'apt-get install openssl', check: ['version'] },
+  tinyproxy: { install: 'apt-get install tinyproxy', check: ['-v'] },
   script: { install: 'apt-get install bsdutils (script from util-linux)', check: ['--version'] },
   helm: { install: 'bash scripts/install-helm.sh', check: ['version', '--short'] },
   promtool: { install: 'bash scripts/install-promtool.sh', check: ['--version'] },

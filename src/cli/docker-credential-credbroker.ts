@@ -3,7 +3,7 @@
 // answered by the credbroker service at CREDBROKER_URL; store and erase are refused.
 import { COMMON_FLAGS, UsageError, parseArgv } from '../config/argv.js';
 import { VERSION } from '../version.js';
-import { CliError, callService, readStdin, reportError, serviceError, serviceOptionsFromEnv } from './service-client.js';
+import { CliError, callService, readStdin, runProtocolBin, serviceError, serviceOptionsFromEnv } from './service-client.js';
 
 export const NOT_FOUND_MESSAGE = 'credentials not found in native keychain';
 const MAX_STDIN = 64 * 1024;
@@ -94,15 +94,4 @@ async function main (argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
-  (err: unknown) => {
-    if (err instanceof UsageError) {
-      process.stderr.write(`${NAME}: ${err.message}; see ${NAME} --help\n`);
-      process.exitCode = 2;
-      return;
-    }
-    reportError(err, NAME);
-    process.exitCode = 1;
-  }
-);
+runProtocolBin(NAME, main, { errorsOnStdout: true });

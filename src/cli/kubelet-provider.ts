@@ -4,7 +4,7 @@
 import { COMMON_FLAGS, UsageError, parseArgv } from '../config/argv.js';
 import { isRecord } from '../config/schema.js';
 import { VERSION } from '../version.js';
-import { CliError, callService, readStdin, serviceError, serviceOptionsFromEnv } from './service-client.js';
+import { CliError, callService, readStdin, runProtocolBin, serviceError, serviceOptionsFromEnv } from './service-client.js';
 
 const API_VERSION = 'credentialprovider.kubelet.k8s.io/v1';
 const MAX_STDIN = 1024 * 1024;
@@ -92,17 +92,4 @@ async function main (argv: string[]): Promise<number> {
   return 0;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
-  (err: unknown) => {
-    if (err instanceof UsageError) {
-      process.stderr.write(`${NAME}: ${err.message}; see ${NAME} --help\n`);
-      process.exitCode = 2;
-      return;
-    }
-    // the kubelet reads stdout as the response: errors go to stderr only
-    const message = err instanceof CliError ? err.message : 'unexpected failure';
-    process.stderr.write(`${NAME}: ${message}\n`);
-    process.exitCode = 1;
-  }
-);
+runProtocolBin(NAME, main, { errorsOnStdout: false });

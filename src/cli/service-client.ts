@@ -1,6 +1,7 @@
 // What the protocol bins (docker credential helper, kubelet provider) share: reading stdin,
 // calling the credbroker service at CREDBROKER_URL with its token, and one-line errors.
 import { readFile, stat } from 'node:fs/promises';
+import { UsageError } from '../config/argv.js';
 import { parseDuration } from '../config/duration.js';
 import { TransportError, request } from '../transport/http-client.js';
 
@@ -112,9 +113,26 @@ export function serviceError (res: ServiceResponse): CliError {
   return new CliError(`credbroker answered ${res.status}${detail}`);
 }
 
-/** Errors go to stderr; when a program reads our stdout (docker, skopeo) also there, as helpers do. */
-export function reportError (err: unknown, prefix: string): void {
-  const message = err instanceof CliError ? err.message : 'unexpected failure';
-  process.stderr.write(`${prefix}: ${message}\n`);
-  if (process.stdout.isTTY !== true) process.stdout.write(`${message}\n`);
+/**
+ * Runs a protocol bin's main and sets its exit code: main's own, 2 for a usage error (with a
+ * pointer to --help), 1 for any other failure, said in one line on stderr. With `errorsOnStdout`
+ * the line also goes to stdout when that is not a terminal, since the program reading our stdout
+ * (docker, skopeo) shows only that; the kubelet reads stdout as the response, so its provider
+ * keeps errors on stderr only.
+ */
+export function runProtocolBin (name: string, main: (argv: string[]) => Promise<number>, opts: { errorsOnStdout: boolean }): void {
+  main(process.argv.slice(2)).then(
+    (code) => { process.exitCode = code; },
+    (err: unknown) => {
+      if (err instanceof UsageError) {
+        process.stderr.write(`${name}: ${err.message}; see ${name} --help\n`);
+        process.exitCode = 2;
+        return;
+      }
+      const message = err instanceof CliError ? err.message : 'unexpected failure';
+      process.stderr.write(`${name}: ${message}\n`);
+      if (opts.errorsOnStdout && process.stdout.isTTY !== true) process.stdout.write(`${message}\n`);
+      process.exitCode = 1;
+    }
+  );
 }

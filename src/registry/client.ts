@@ -6,6 +6,7 @@ import type { Dispatcher } from 'undici';
 import type { Metrics } from '../metrics.js';
 import type { TokenType } from './token-type.js';
 import { AgentPool, TransportError, request as httpRequest, type HttpResponse, type TlsProfile } from '../transport/http-client.js';
+import type { ProxyEnv } from '../transport/proxy.js';
 import { RateLimiter, type Clock } from './rate-limiter.js';
 import type { RegistryErrorCode, RegistryTestResult } from './test-result.js';
 
@@ -16,6 +17,8 @@ export interface RegistryEndpointOptions {
   caData?: string
   /** requests per second to this registry (registries.conf `limit`); 0 = no limit */
   limit: number
+  /** registries.conf `proxy`: a proxy URL, or `none` for direct; unset: the environment's (RegistryTestOptions.proxy) */
+  proxy?: string
 }
 
 export interface RegistryCredential {
@@ -31,6 +34,8 @@ export interface RegistryTestOptions {
   metrics?: Metrics
   /** the app's Agents, one per TLS profile (registries.conf `insecure`, `ca_file`, `ca_data`); default: one for this test, closed after it */
   agents?: AgentPool
+  /** HTTPS_PROXY / HTTP_PROXY / NO_PROXY, for an endpoint without its own `proxy` */
+  proxy?: ProxyEnv
 }
 
 export interface Challenge {
@@ -145,6 +150,9 @@ function networkError (err: TransportError, u: URL, timeoutMs: number): Registry
       return new RegistryError('REGISTRY_BAD_RESPONSE', `response of ${describe(u)} is larger than ${MAX_BODY} bytes`, err.status);
     case 'HTTP_TLS_ERROR':
       return new RegistryError('REGISTRY_TLS_ERROR', `TLS verification of ${describe(u)} failed: ${err.detail}`);
+    case 'HTTP_PROXY_FAILED':
+      // the transport's message names the proxy by host[:port], never its credentials
+      return new RegistryError('REGISTRY_PROXY_FAILED', `${err.message} (registry ${describe(u)})`, err.status);
     default:
       return new RegistryError('REGISTRY_UNREACHABLE', `cannot reach registry at ${describe(u)}: ${err.detail}`);
   }
@@ -267,8 +275,8 @@ async function fetchToken (
   return token;
 }
 
-/** The TLS profile of an endpoint: its CA (file or inline, besides Node's roots) and `insecure`. */
-async function tlsProfileOf (endpoint: RegistryEndpointOptions): Promise<TlsProfile> {
+/** The TLS profile of an endpoint: its CA (file or inline, besides Node's roots), `insecure` and its proxy. */
+async function tlsProfileOf (endpoint: RegistryEndpointOptions, env: ProxyEnv | undefined): Promise<TlsProfile> {
   const extra: string[] = [];
   if (endpoint.caData !== undefined && endpoint.caData !== '') extra.push(endpoint.caData);
   if (endpoint.caFile !== undefined && endpoint.caFile !== '') {
@@ -280,7 +288,10 @@ async function tlsProfileOf (endpoint: RegistryEndpointOptions): Promise<TlsProf
       throw new RegistryError('REGISTRY_CONFIG_ERROR', `cannot read CA file ${endpoint.caFile}`);
     }
   }
-  return { insecure: endpoint.insecure, ...(extra.length > 0 ? { extraCa: extra } : {}) };
+  const proxy: Partial<TlsProfile> = endpoint.proxy === 'none'
+    ? {}
+    : endpoint.proxy !== undefined ? { proxyUrl: endpoint.proxy } : env !== undefined ? { proxy: env } : {};
+  return { insecure: endpoint.insecure, ...(extra.length > 0 ? { extraCa: extra } : {}), ...proxy };
 }
 
 async function transportFor (endpoint: RegistryEndpointOptions, opts: RegistryTestOptions, agents: AgentPool): Promise<Transport> {
@@ -295,7 +306,7 @@ async function transportFor (endpoint: RegistryEndpointOptions, opts: RegistryTe
   base.password = '';
   return {
     base,
-    dispatcher: agents.get(await tlsProfileOf(endpoint)),
+    dispatcher: agents.get(await tlsProfileOf(endpoint, opts.proxy)),
     limiter: limiterFor(base.href, endpoint.limit),
     timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     ...(opts.metrics !== undefined ? { metrics: opts.metrics } : {})

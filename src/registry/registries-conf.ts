@@ -9,6 +9,7 @@ import { LineCounter, parseDocument, type Document } from 'yaml';
 import { parseDuration } from '../config/duration.js';
 import { readConfigFileSync } from '../config/watch.js';
 import { ConfigError } from '../errors.js';
+import { parseProxyUrl } from '../transport/proxy.js';
 import { PATH_RE, canonicalPrefix, normalizePrefix } from './names.js';
 
 export const MAX_REGISTRIES_CONF_BYTES = 1024 * 1024;
@@ -35,6 +36,8 @@ export interface RegistryEntry {
   tagsortmode?: TagSortMode
   /** upstream's `ping` flag, kept for compatibility */
   ping?: boolean
+  /** the proxy for this registry instead of HTTPS_PROXY/HTTP_PROXY: a URL (may carry user info: never shown), or `none` for direct */
+  proxy?: string
 }
 
 export interface RegistriesConfig {
@@ -59,7 +62,8 @@ export const RegistryEntrySchema = Type.Object({
   ca_data: Type.Optional(Text),
   limit: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }), Type.Null()])),
   tagsortmode: Type.Optional(Text),
-  ping: Type.Optional(Flag)
+  ping: Type.Optional(Flag),
+  proxy: Type.Optional(Text)
 }, { additionalProperties: false });
 
 /** The file; an empty one (no document, or `registries:` with no list) is an empty configuration. */
@@ -82,7 +86,8 @@ const FIELD_SHAPE: Record<keyof RawEntry, string> = {
   ca_data: 'must be a string',
   limit: 'must be an integer greater than 0 (requests per second)',
   tagsortmode: 'must be a string',
-  ping: 'must be a boolean (true/false, yes/no)'
+  ping: 'must be a boolean (true/false, yes/no)',
+  proxy: 'must be a proxy URL such as http://proxy.example.com:3128, or none'
 };
 
 /** Shows a key or short value in a message, never long or multi-line text. */
@@ -231,6 +236,14 @@ export function parseRegistriesConf (text: string, source: string): RegistriesCo
     }
 
     if (item.ping !== undefined) entry.ping = item.ping === true;
+
+    const proxy = str('proxy');
+    if (proxy !== undefined && proxy.trim() !== '') {
+      if (proxy.trim().toLowerCase() === 'none') entry.proxy = 'none';
+      else {
+        try { entry.proxy = parseProxyUrl(proxy.trim()).href.replace(/\/$/, ''); } catch (e) { return err('proxy', (e as Error).message); }
+      }
+    }
 
     if (entry.default) {
       if (defaultName !== undefined) return err('default', `only one registry may be the default; ${defaultName} already is`);

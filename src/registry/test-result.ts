@@ -10,6 +10,7 @@ export const REGISTRY_ERROR_CODES = [
   'REGISTRY_TLS_ERROR',
   'REGISTRY_TIMEOUT',
   'REGISTRY_UNREACHABLE',
+  'REGISTRY_PROXY_FAILED', // the proxy refused, asked for credentials (407) or could not reach the registry; names the proxy host
   'REGISTRY_CONFIG_ERROR'
 ] as const;
 export type RegistryErrorCode = typeof REGISTRY_ERROR_CODES[number];

@@ -4,7 +4,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createSign, randomBytes, X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -42,6 +42,8 @@ export interface RegistryOptions {
   users?: Record<string, string>
   /** token mode: identity (refresh) tokens the token server accepts, token → user name */
   refreshTokens?: Record<string, string>
+  /** serve https (`http.tls`) with this certificate; with `clientCas`, only to clients with a certificate one of them signed (`http.tls.clientcas`) */
+  tls?: { certFile: string, keyFile: string, clientCas?: string[], clientCert?: { certFile: string, keyFile: string } }
 }
 
 async function freePort (): Promise<number> {
@@ -164,13 +166,20 @@ async function startTokenServer (
 
 async function waitReady (url: string, child: ChildProcess, stderr: () => string): Promise<void> {
   const deadline = Date.now() + 15_000;
+  const u = new URL(url);
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`docker-registry exited (${child.exitCode}): ${stderr()}`);
-    const answered = await new Promise<boolean>((resolve) => {
-      const req = http.get(`${url}/v2/`, (res) => { res.resume(); resolve(true); });
-      req.on('error', () => { resolve(false); });
-      req.setTimeout(1000, () => { req.destroy(); });
-    });
+    const answered = u.protocol === 'https:'
+      // a registry asking for client certificates answers no handshake without one: the port is enough
+      ? await new Promise<boolean>((resolve) => {
+        const s = net.connect(Number(u.port), u.hostname, () => { s.destroy(); resolve(true); });
+        s.on('error', () => { resolve(false); });
+      })
+      : await new Promise<boolean>((resolve) => {
+        const req = http.get(`${url}/v2/`, (res) => { res.resume(); resolve(true); });
+        req.on('error', () => { resolve(false); });
+        req.setTimeout(1000, () => { req.destroy(); });
+      });
     if (answered) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
@@ -209,14 +218,20 @@ export async function startRegistry (opts: RegistryOptions): Promise<StartedRegi
         version: '0.1',
         log: { level: 'warn', accesslog: { disabled: true } },
         storage: { filesystem: { rootdirectory: join(dir, 'data') }, delete: { enabled: true } },
-        http: { addr: `127.0.0.1:${port}`, secret: randomBytes(16).toString('hex') },
+        http: {
+          addr: `127.0.0.1:${port}`,
+          secret: randomBytes(16).toString('hex'),
+          ...(opts.tls !== undefined
+            ? { tls: { certificate: opts.tls.certFile, key: opts.tls.keyFile, ...(opts.tls.clientCas !== undefined ? { clientcas: opts.tls.clientCas } : {}) } }
+            : {})
+        },
         ...(auth !== undefined ? { auth } : {})
       };
       await writeFile(join(dir, 'config.yml'), JSON.stringify(config, null, 2));
       let err = '';
       const c = spawn(findTool('docker-registry') ?? 'docker-registry', ['serve', join(dir, 'config.yml')], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
       c.stderr?.on('data', (d: Buffer) => { if (err.length < 8192) err += d.toString('utf8'); });
-      const url = `http://127.0.0.1:${port}`;
+      const url = `${opts.tls !== undefined ? 'https' : 'http'}://127.0.0.1:${port}`;
       try {
         await waitReady(url, c, () => err.slice(-2000));
       } catch (e) {
@@ -241,6 +256,14 @@ export async function startRegistry (opts: RegistryOptions): Promise<StartedRegi
           await writeOciLayout(ociDir, tag);
           const creds = Object.entries(users)[0];
           const args = ['copy', '--quiet', '--dest-tls-verify=false'];
+          if (opts.tls?.clientCert !== undefined) {
+            // skopeo's certificate folder: client.cert + client.key
+            const certDir = join(dir, 'push-certs');
+            await mkdir(certDir, { recursive: true });
+            await copyFile(opts.tls.clientCert.certFile, join(certDir, 'client.cert'));
+            await copyFile(opts.tls.clientCert.keyFile, join(certDir, 'client.key'));
+            args.push('--dest-cert-dir', certDir);
+          }
           if (opts.auth !== 'none' && creds !== undefined) args.push('--dest-creds', `${creds[0]}:${creds[1]}`);
           args.push(`oci:${ociDir}:${tag}`, `docker://127.0.0.1:${port}/${repo}:${tag}`);
           await run('skopeo', args, { timeout: 60_000 });

@@ -226,3 +226,15 @@ t.test('TLS: a bad CA stops the start; on reload the last good config stays, and
   t.ok(await endpoint(), 'the last good config stays');
   t.equal((await metrics.configLastReloadSuccess.get()).values.find((v) => v.labels.file === 'registries')?.value, 0);
 });
+
+t.test('proxy: a proxy URL (http assumed without a scheme) or none; a bad one names the entry, never its user info', async (t) => {
+  const base = 'registries:\n- name: Corp\n  prefix: corp.example\n';
+  t.equal(parseRegistriesConf(`${base}  proxy: http://u:p@proxy.corp:3128\n`, SRC).registries[0]?.proxy, 'http://u:p@proxy.corp:3128');
+  t.equal(parseRegistriesConf(`${base}  proxy: proxy.corp:3128\n`, SRC).registries[0]?.proxy, 'http://proxy.corp:3128');
+  t.equal(parseRegistriesConf(`${base}  proxy: None\n`, SRC).registries[0]?.proxy, 'none');
+  t.equal(parseRegistriesConf(base, SRC).registries[0]?.proxy, undefined, 'unset: the environment decides');
+  const e = configError(t, `${base}  proxy: ftp://u:s3cret@proxy.corp\n`, /registries\.conf: registries\[0\] \("Corp"\): proxy: must be an http:\/\/, https:\/\/ or socks5:\/\/ proxy address .*\(line 4\)$/);
+  t.notMatch(e?.message ?? '', 's3cret');
+  const p = configError(t, `${base}  proxy: http://u:s3cret@proxy.corp/path\n`, /proxy: http:\/\/proxy\.corp: a proxy address has no path/);
+  t.notMatch(p?.message ?? '', 's3cret');
+});

@@ -3,6 +3,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { inferApiUrl } from '../../registry/names.js';
+import { redactProxyUrl } from '../../transport/proxy.js';
 import { errorResponses, withExamples } from '../schemas.js';
 import { EXAMPLES } from './examples.js';
 
@@ -31,6 +32,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
             tagsortmode: Type.Optional(Type.String()),
             credentials: Type.Optional(Type.String({ description: 'the credential reference, never a value' })),
             credsexpire: Type.Optional(Type.String()),
+            proxy: Type.Optional(Type.String({ description: 'registries.conf `proxy`: scheme://host:port (never its user info), or none' })),
             cache: Type.Object({
               entries: Type.Integer(),
               fetchedAt: Type.Optional(Type.String()),
@@ -68,6 +70,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
           ...(r.tagsortmode !== undefined ? { tagsortmode: r.tagsortmode } : {}),
           ...(r.credentials !== undefined ? { credentials: r.credentials } : {}),
           ...(r.credsExpireMs !== undefined ? { credsexpire: `${r.credsExpireMs / 1000}s` } : {}),
+          ...(r.proxy !== undefined ? { proxy: r.proxy === 'none' ? 'none' : redactProxyUrl(r.proxy) } : {}),
           cache: {
             entries: mine.length,
             ...(newest !== undefined

@@ -70,10 +70,11 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const run = async (resolved: ResolveResult | null): Promise<RegistryTestResult> => await testRegistry(
       { apiUrl: endpoint.apiUrl, insecure: endpoint.insecure, limit: endpoint.limit,
         ...(endpoint.caFile !== undefined ? { caFile: endpoint.caFile } : {}),
-        ...(endpoint.caData !== undefined ? { caData: endpoint.caData } : {}) },
+        ...(endpoint.caData !== undefined ? { caData: endpoint.caData } : {}),
+        ...(endpoint.entry?.proxy !== undefined ? { proxy: endpoint.entry.proxy } : {}) },
       image.repository,
       resolved === null ? undefined : { username: resolved.username, password: resolved.password, tokenType: resolved.tokenType },
-      { metrics, agents: registryAgents }
+      { metrics, agents: registryAgents, proxy: app.settings.proxy }
     );
 
     let resolved = await credentialFor(false);

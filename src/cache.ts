@@ -1,7 +1,7 @@
 // The one cache primitive of the service (docs/operations.md "Caching"): a bounded least-recently-used map
 // (lru-cache) of fetched values, each fresh until a deadline and then kept a while longer as a
 // stand-in; concurrent misses of one key share one fetch. Used by the credential cache, the
-// TokenReview cache and the Argo CD Application cache. Every operation is O(1): no key lists.
+// TokenReview cache, the Argo CD Application cache and the Kubernetes store's Secret data (bounded by bytes). Every operation is O(1): no key lists.
 import { LRUCache } from 'lru-cache';
 
 export interface Stored<V> {
@@ -37,8 +37,12 @@ export interface Lookup<V> {
 export type DropReason = 'evict' | 'delete' | 'set' | 'expire';
 
 export interface CacheOptions<V> {
-  /** the bound: the least recently used value is evicted beyond it */
-  max: number
+  /** the bound: the least recently used value is evicted beyond it (may be left out when maxBytes is set) */
+  max?: number
+  /** a second bound, in bytes as `sizeOf` counts them: least recently used values are evicted beyond it */
+  maxBytes?: number
+  /** the bytes a value counts for under maxBytes (at least 1) */
+  sizeOf?: (value: V, key: string) => number
   /** default freshness of a fetched value; undefined or 0 = fresh until dropped */
   ttlMs?: number
   /** how long past its freshness a value is kept as a stale stand-in */
@@ -71,14 +75,25 @@ export class Cache<V> {
   constructor (private readonly opts: CacheOptions<V>) {
     this.now = opts.now ?? Date.now;
     const onDrop = opts.onDrop;
+    const bytes = opts.maxBytes !== undefined && opts.maxBytes > 0 ? opts.maxBytes : undefined;
+    const sizeOf = opts.sizeOf;
+    const bounds: LRUCache.Options<string, Stored<V>, unknown> = bytes === undefined
+      ? { max: Math.max(1, opts.max ?? 1) }
+      : {
+          ...(opts.max !== undefined ? { max: Math.max(1, opts.max) } : {}),
+          maxSize: bytes,
+          sizeCalculation: (v: Stored<V>, k: string) => Math.max(1, Math.ceil(sizeOf?.(v.value, k) ?? 1))
+        };
     this.lru = opts.store ?? new LRUCache<string, Stored<V>>({
-      max: Math.max(1, opts.max),
+      ...bounds,
       ...(onDrop !== undefined ? { dispose: (v: Stored<V>, k: string, reason: LRUCache.DisposeReason) => { onDrop(k, v, reason === 'fetch' ? 'delete' : reason); } } : {})
     });
   }
 
   get size (): number { return this.lru.size; }
   get max (): number { return this.lru.max; }
+  /** the bytes held, as `sizeOf` counts them (0 without maxBytes) */
+  get bytes (): number { return this.lru.calculatedSize ?? 0; }
 
   /** The value of `key`: from memory while fresh, else from `fetch` (shared with concurrent callers). */
   async get (key: string, fetch: FetchFn<V>, opts: { refresh?: boolean } = {}): Promise<Lookup<V>> {

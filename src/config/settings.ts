@@ -47,6 +47,8 @@ export interface Settings {
   extMaxOutputBytes: number
   cacheMaxStaleMs: number
   cacheMaxEntries: number
+  /** bytes of Secret data the Kubernetes store holds (decoded values and names) */
+  secretCacheMaxBytes: number
   logLevel: string
   /** pretty log output: auto = on a terminal when pino-pretty is installed */
   logPretty: 'auto' | 'true' | 'false'
@@ -95,6 +97,7 @@ export const SETTINGS: readonly SettingDef[] = [
   { env: 'EXT_TIMEOUT', default: '10s', help: 'ext: script timeout' },
   { env: 'EXT_MAX_OUTPUT', default: '65536', help: 'ext: script output cap in bytes' },
   { env: 'CACHE_MAX_ENTRIES', default: '10000', help: 'most credentials cached; the least recently used is dropped beyond it' },
+  { env: 'SECRET_CACHE_MAX_BYTES', default: '33554432', help: 'bytes of Secret data held (decoded values and names) for the Secrets references read; the least recently used is dropped beyond it and read again with one GET when next used' },
   { env: 'CACHE_MAX_STALE', default: '5m', help: 'how long cached credentials may be served when their source is unreachable' },
   { env: 'LOG_LEVEL', default: 'info', help: 'pino level: fatal, error, warn, info, debug, trace, silent' },
   { env: 'LOG_PRETTY', default: 'auto', help: 'human-readable logs: auto (on a terminal, when pino-pretty is installed), true or false' },
@@ -340,6 +343,7 @@ export function loadSettings (opts: LoadOptions = {}): Settings {
     extMaxOutputBytes: int(env, 'EXT_MAX_OUTPUT', 1, 16 * 1024 * 1024),
     cacheMaxStaleMs: duration(env, 'CACHE_MAX_STALE'),
     cacheMaxEntries: int(env, 'CACHE_MAX_ENTRIES', 1, 10_000_000),
+    secretCacheMaxBytes: int(env, 'SECRET_CACHE_MAX_BYTES', 1024 * 1024, 64 * 1024 ** 3),
     logLevel,
     logPretty: oneOf(env, 'LOG_PRETTY', ['auto', 'true', 'false'] as const),
     overloadMaxEventLoopDelayMs: duration(env, 'OVERLOAD_MAX_EVENT_LOOP_DELAY'),

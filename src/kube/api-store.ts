@@ -1,6 +1,12 @@
 // The Secret store backed by the Kubernetes API: list + watch of Secrets and ServiceAccounts,
 // kept in memory so that reading a Secret costs no API request.
 //
+// Memory follows what is served (docs/operations.md "Memory"): Secrets are listed and watched
+// metadata-only (name and resourceVersion are kept per Secret); a Secret's data is read with one
+// GET the first time a reference asks for it (concurrent misses share it) and held in a byte
+// budget (SECRET_CACHE_MAX_BYTES, least recently used evicted) until the watch reports a new
+// resourceVersion or its deletion. ServiceAccounts are small and kept whole.
+//
 // One list/watch per allowed namespace rather than one cluster-wide watch filtered locally:
 // least privilege. The chart grants a Role (get, list, watch) in each namespace of
 // SECRET_NAMESPACES and never a cluster-wide right to read Secrets; only SECRET_NAMESPACES=*
@@ -14,6 +20,7 @@
 import type https from 'node:https';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { Dispatcher } from 'undici';
+import { Cache } from '../cache.js';
 import { KubernetesForbidden, KubernetesUnavailable, MalformedCredentials, NamespaceNotAllowed } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { setOwn } from '../own.js';
@@ -44,18 +51,28 @@ export interface KubernetesSecretStoreOptions {
   watchTimeoutSeconds?: number
   /** Secrets whose data is larger are ignored (default 1 MiB) */
   maxSecretBytes?: number
+  /** the budget of Secret data held, counted as decoded values + names (default 32 MiB) */
+  maxCacheBytes?: number
   /** list page size (default 500) */
   pageSize?: number
 }
 
 type Resource = 'secrets' | 'serviceaccounts';
 type Value = SecretObject | ServiceAccountObject;
-/** tooLarge: a Secret over maxSecretBytes, kept only as a marker */
-interface Entry { rv: string, value?: Value, tooLarge?: boolean }
+/**
+ * What is known of one object: its resourceVersion, the list generation that last saw it, and for
+ * a ServiceAccount its value. A Secret's data lives in the store's byte budget; tooLarge marks one
+ * found over maxSecretBytes at this resourceVersion.
+ */
+interface Entry { rv: string, gen: number, value?: Value, tooLarge?: boolean }
 interface RawObject { metadata?: { name?: string, namespace?: string, resourceVersion?: string }, [k: string]: unknown }
 interface WatchEnd { reason: 'gone' | 'error' | 'closed' | 'stopped', connected: boolean, events: number, code?: number }
 
 const MAX_WATCH_LINE = 4 * 1024 * 1024;
+export const DEFAULT_SECRET_CACHE_MAX_BYTES = 32 * 1024 * 1024;
+// kube-apiserver's metadata-only representations; the plain type after the comma is the fallback of an older API
+const METADATA_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json';
+const METADATA_WATCH = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json';
 const KIND: Record<Resource, ChangeKind> = { secrets: 'secret', serviceaccounts: 'serviceaccount' };
 
 function decodeSecret (raw: RawObject): SecretObject {
@@ -74,6 +91,13 @@ function decodeSecret (raw: RawObject): SecretObject {
     data,
     resourceVersion: raw.metadata?.resourceVersion
   };
+}
+
+/** What a held Secret counts for in the byte budget: its decoded values and its names. */
+function heldBytes (s: SecretObject): number {
+  let n = s.namespace.length + s.name.length + (s.type?.length ?? 0);
+  for (const [k, v] of Object.entries(s.data)) n += k.length + v.length;
+  return n;
 }
 
 function secretSize (raw: RawObject): number {
@@ -111,6 +135,7 @@ class Reflector {
   readonly items = new Map<string, Entry>();
   readonly state: ReflectorState = { synced: false, listForbidden: false, watchForbidden: false };
   private rv = '';
+  private gen = 0;
   private stopped = false;
   private abortWatch?: () => void;
   private wake?: () => void;
@@ -202,16 +227,26 @@ class Reflector {
     return ns === undefined || name === undefined || name === '' ? undefined : `${ns}/${name}`;
   }
 
-  private entryOf (raw: RawObject): Entry {
+  /**
+   * Records what the API says of one object (from a list page or a watch event); fires when its
+   * resourceVersion changed, dropping the Secret data held for an older one.
+   */
+  private apply (k: string, raw: RawObject, gen: number, fire: boolean): void {
     const rv = raw.metadata?.resourceVersion ?? '';
-    if (this.resource === 'serviceaccounts') return { rv, value: decodeServiceAccount(raw) };
-    const size = secretSize(raw);
-    if (size > this.store.opts.maxSecretBytes) {
-      this.store.opts.logger?.warn({ namespace: raw.metadata?.namespace ?? this.namespace, name: raw.metadata?.name, bytes: size },
-        'secret ignored: its data is larger than the store keeps');
-      return { rv, tooLarge: true };
+    const prev = this.items.get(k);
+    if (prev !== undefined && prev.rv === rv) {
+      prev.gen = gen;
+      return;
     }
-    return { rv, value: decodeSecret(raw) };
+    this.items.set(k, this.resource === 'serviceaccounts' ? { rv, gen, value: decodeServiceAccount(raw) } : { rv, gen });
+    if (this.resource === 'secrets') this.store.dropData(k, rv);
+    if (fire) this.changed(k);
+  }
+
+  private remove (k: string): void {
+    if (!this.items.delete(k)) return;
+    if (this.resource === 'secrets') this.store.dropData(k);
+    this.changed(k);
   }
 
   private changed (k: string): void {
@@ -219,18 +254,24 @@ class Reflector {
     this.store.emit(KIND[this.resource], k.slice(0, i), k.slice(i + 1));
   }
 
-  /** Lists every page; replaces the items, firing for what differs from before. */
+  /**
+   * Lists every page (Secrets metadata-only), applying each page as it comes so that a re-list
+   * holds one copy of what is known, never two; then drops what the list no longer has. Fires
+   * for what differs from before. A continue token that expired (410) starts the list over.
+   */
   private async list (): Promise<boolean> {
     const api = this.store.coreApi;
     const ns = this.namespace;
     const o = this.store.opts;
-    const fresh = new Map<string, Entry>();
+    const first = !this.state.synced && this.items.size === 0;
+    let gen = ++this.gen;
     let cont: string | undefined;
     let listRv = '';
+    let restarts = 0;
     try {
-      do {
+      for (;;) {
         const param = { limit: o.pageSize, _continue: cont };
-        const page = await kubeRequest(this.req('list'), (opt) => {
+        const call = kubeRequest(this.req('list'), (opt) => {
           if (this.resource === 'secrets') {
             return ns === undefined
               ? api.listSecretForAllNamespacesWithHttpInfo(param, opt)
@@ -239,14 +280,25 @@ class Reflector {
           return ns === undefined
             ? api.listServiceAccountForAllNamespacesWithHttpInfo(param, opt)
             : api.listNamespacedServiceAccountWithHttpInfo({ ...param, namespace: ns }, opt);
-        }, { metrics: o.metrics, timeoutMs: o.requestTimeoutMs });
-        for (const item of page.items as RawObject[]) {
+        }, { metrics: o.metrics, timeoutMs: o.requestTimeoutMs, ...(this.resource === 'secrets' ? { accept: METADATA_LIST } : {}) });
+        let page: Awaited<typeof call>;
+        try {
+          page = await call;
+        } catch (err) {
+          if (cont === undefined || statusOf(err) !== 410 || restarts++ >= 3) throw err;
+          // the snapshot behind the continue token was compacted: list again from the start
+          gen = ++this.gen;
+          cont = undefined;
+          continue;
+        }
+        for (const item of page.items as unknown as RawObject[]) {
           const k = this.key(item);
-          if (k !== undefined) fresh.set(k, this.entryOf(item));
+          if (k !== undefined) this.apply(k, item, gen, !first);
         }
         listRv = page.metadata?.resourceVersion ?? listRv;
         cont = page.metadata?._continue || undefined;
-      } while (cont !== undefined && !this.stopped);
+        if (cont === undefined || this.stopped) break;
+      }
     } catch (err) {
       if (statusOf(err) === 403) {
         this.state.listForbidden = true;
@@ -257,17 +309,9 @@ class Reflector {
       this.store.opts.logger?.warn({ resource: this.resource, namespace: ns ?? '*', error: this.state.error }, 'kubernetes list failed');
       return false;
     }
-    const first = !this.state.synced && this.items.size === 0;
-    for (const [k, e] of fresh) {
-      const prev = this.items.get(k);
-      this.items.set(k, e);
-      if (!first && prev?.rv !== e.rv) this.changed(k);
-    }
-    for (const k of [...this.items.keys()]) {
-      if (!fresh.has(k)) {
-        this.items.delete(k);
-        this.changed(k);
-      }
+    if (cont !== undefined) return false;
+    for (const [k, e] of this.items) {
+      if (e.gen !== gen) this.remove(k);
     }
     this.rv = listRv;
     Object.assign(this.state, { synced: true, listForbidden: false, lastSyncAt: new Date().toISOString() });
@@ -277,10 +321,7 @@ class Reflector {
   }
 
   private dropAll (): void {
-    for (const k of [...this.items.keys()]) {
-      this.items.delete(k);
-      this.changed(k);
-    }
+    for (const k of this.items.keys()) this.remove(k);
   }
 
   private handleEvent (type: unknown, obj: RawObject, end: (e: Partial<WatchEnd>) => void): void {
@@ -297,12 +338,9 @@ class Reflector {
     const k = this.key(obj);
     if (k === undefined) return;
     if (type === 'ADDED' || type === 'MODIFIED') {
-      const prev = this.items.get(k);
-      const e = this.entryOf(obj);
-      this.items.set(k, e);
-      if (prev?.rv !== e.rv) this.changed(k);
+      this.apply(k, obj, this.gen, true);
     } else if (type === 'DELETED') {
-      if (this.items.delete(k)) this.changed(k);
+      this.remove(k);
     } else {
       return;
     }
@@ -329,6 +367,7 @@ class Reflector {
       url.searchParams.set('allowWatchBookmarks', 'true');
       url.searchParams.set('timeoutSeconds', String(o.watchTimeoutSeconds));
       ({ headers, dispatcher } = await this.store.connection());
+      if (this.resource === 'secrets') headers.accept = METADATA_WATCH;
     } catch (err) {
       countRequest(o.metrics, req, 'error');
       this.state.error = toKubeError(err, req).message;
@@ -420,6 +459,8 @@ export class KubernetesSecretStore implements SecretStore {
   private readonly scopes: Array<string | undefined>;
   private readonly reflectors = new Map<string, Reflector>();
   private readonly listeners = new Set<ChangeListener>();
+  /** the data of Secrets a reference asked for, by "namespace/name", in a byte budget */
+  private readonly held: Cache<SecretObject | undefined>;
   /** watch connections: one Agent per TLS profile of the cluster (client certificates rotate), no cap on connections */
   private readonly agents = new AgentPool({ max: 2, connections: null, connectTimeoutMs: 10_000 });
   private started?: Promise<void>;
@@ -435,8 +476,13 @@ export class KubernetesSecretStore implements SecretStore {
       requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
       watchTimeoutSeconds: options.watchTimeoutSeconds ?? 300,
       maxSecretBytes: options.maxSecretBytes ?? 1024 * 1024,
+      maxCacheBytes: options.maxCacheBytes ?? DEFAULT_SECRET_CACHE_MAX_BYTES,
       pageSize: options.pageSize ?? 500
     };
+    this.held = new Cache<SecretObject | undefined>({
+      maxBytes: this.opts.maxCacheBytes,
+      sizeOf: (s) => s === undefined ? 1 : heldBytes(s)
+    });
     this.scopes = options.namespaces === '*' ? [undefined] : [...new Set(options.namespaces)];
     for (const scope of this.scopes) {
       for (const resource of ['secrets', 'serviceaccounts'] as const) {
@@ -466,12 +512,52 @@ export class KubernetesSecretStore implements SecretStore {
     return r;
   }
 
+  /**
+   * From memory when its data is held (for the resourceVersion the watch knows); a Secret the
+   * metadata does not know is not found without a request; else one GET, shared by concurrent callers.
+   */
   async getSecret (namespace: string, name: string): Promise<SecretObject | undefined> {
-    const e = this.reflector('secrets', namespace).items.get(`${namespace}/${name}`);
-    if (e?.tooLarge === true) {
-      throw new MalformedCredentials(`secret ${namespace}/${name} is larger than ${this.opts.maxSecretBytes} bytes and is not read`);
-    }
-    return e?.value as SecretObject | undefined;
+    const k = `${namespace}/${name}`;
+    const e = this.reflector('secrets', namespace).items.get(k);
+    if (e === undefined) return undefined;
+    if (e.tooLarge === true) throw this.tooLarge(namespace, name);
+    const { stored } = await this.held.get(k, async () => {
+      const req: KubeRequest = { verb: 'get', resource: 'secrets', namespace };
+      let raw: RawObject;
+      try {
+        raw = await kubeRequest(req, (opt) => this.coreApi.readNamespacedSecretWithHttpInfo({ name, namespace }, opt),
+          { metrics: this.opts.metrics, timeoutMs: this.opts.requestTimeoutMs }) as unknown as RawObject;
+      } catch (err) {
+        // deleted since the watch last said: not found, and nothing held
+        if (statusOf(err) === 404) return { value: undefined, store: false };
+        throw err;
+      }
+      const size = secretSize(raw);
+      if (size > this.opts.maxSecretBytes) {
+        if (raw.metadata?.resourceVersion === e.rv) e.tooLarge = true;
+        this.opts.logger?.warn({ namespace, name, bytes: size }, 'secret ignored: its data is larger than the store keeps');
+        throw this.tooLarge(namespace, name);
+      }
+      return { value: decodeSecret(raw) };
+    });
+    return stored.value;
+  }
+
+  private tooLarge (namespace: string, name: string): Error {
+    return new MalformedCredentials(`secret ${namespace}/${name} is larger than ${this.opts.maxSecretBytes} bytes and is not read`);
+  }
+
+  /** @internal The watch or a list saw `key` at resourceVersion `rv` (undefined: deleted): data held for another is dropped. */
+  dropData (key: string, rv?: string): void {
+    const held = this.held.peek(key);
+    if (held === undefined || rv === undefined || held.value?.resourceVersion !== rv) this.held.delete(key);
+  }
+
+  /** What the store holds: Secrets known by metadata, Secrets whose data is held, and the bytes of that data. */
+  memory (): { knownSecrets: number, heldSecrets: number, heldBytes: number } {
+    let known = 0;
+    for (const r of this.reflectors.values()) if (r.resource === 'secrets') known += r.items.size;
+    return { knownSecrets: known, heldSecrets: this.held.size, heldBytes: this.held.bytes };
   }
 
   async getServiceAccount (namespace: string, name: string): Promise<ServiceAccountObject | undefined> {
@@ -551,6 +637,7 @@ export class KubernetesSecretStore implements SecretStore {
 
   async close (): Promise<void> {
     await Promise.all([...this.reflectors.values()].map((r) => r.stop()));
+    this.held.clear();
     await this.agents.close();
   }
 }

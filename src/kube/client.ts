@@ -172,12 +172,16 @@ export function toKubeError (err: unknown, req: KubeRequest): Error {
   return out;
 }
 
-/** Per-request options for the generated API clients: an overall timeout (headers and body). */
-export function requestOptions (timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS): ConfigurationOptions {
+/**
+ * Per-request options for the generated API clients: an overall timeout (headers and body), and
+ * another Accept header when given (e.g. a metadata-only list).
+ */
+export function requestOptions (timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS, accept?: string): ConfigurationOptions {
   return {
     middleware: [{
       pre: (ctx) => {
         ctx.setSignal(AbortSignal.timeout(timeoutMs));
+        if (accept !== undefined) ctx.setHeaderParam('Accept', accept);
         return new Observable(Promise.resolve(ctx));
       },
       post: (ctx) => new Observable(Promise.resolve(ctx))
@@ -197,12 +201,12 @@ export function countRequest (metrics: KubeMetrics | undefined, req: KubeRequest
 export async function kubeRequest<T> (
   req: KubeRequest,
   call: (options: ConfigurationOptions) => Promise<HttpInfo<T>>,
-  opts: { metrics?: KubeMetrics, timeoutMs?: number } = {}
+  opts: { metrics?: KubeMetrics, timeoutMs?: number, accept?: string } = {}
 ): Promise<T> {
   let info: HttpInfo<T>;
   const timer = opts.metrics?.kubernetesRequestDuration?.startTimer({ verb: req.verb, resource: req.resource });
   try {
-    info = await call(requestOptions(opts.timeoutMs));
+    info = await call(requestOptions(opts.timeoutMs, opts.accept));
   } catch (err) {
     countRequest(opts.metrics, req, statusOf(err) ?? 'error');
     throw toKubeError(err, req);

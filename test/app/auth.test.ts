@@ -176,7 +176,8 @@ t.test('a caller costs one TokenReview, made with the service\'s own token, and 
   api.resetRequests();
   t.equal((await resolve(app, { image: 'ghcr.io/org/app' }, UPDATER_TOKEN)).statusCode, 200);
   t.equal(api.count({ resource: 'tokenreviews' }), 1, 'one TokenReview at the fake');
-  t.equal(api.count(), 1, 'and no other request');
+  t.equal(api.count({ verb: 'get', resource: 'secrets' }), 1, 'the pull secret read once, at its first use');
+  t.equal(api.count(), 2, 'and no other request');
   const review = api.requests.find((r) => r.resource === 'tokenreviews');
   t.equal(review?.token, 'fake-sa-token', "the review is made with the service's own token");
   assertNothingLeaked(t, logs);

@@ -19,6 +19,20 @@ t.test('bounded: the least recently used key is evicted', async (t) => {
   t.equal(c.peek('b'), undefined);
 });
 
+t.test('bounded by bytes: least recently used values go until the rest fits; a value larger than the budget is not kept', async (t) => {
+  const c = new Cache<string>({ maxBytes: 10, sizeOf: (v) => v.length });
+  for (const k of ['a', 'b', 'c']) await c.get(k, value(k.repeat(3)));
+  t.equal(c.bytes, 9);
+  await c.get('a', value('x'));
+  await c.get('d', value('dddd'));
+  t.same([...c.entries()].map(([k]) => k), ['d', 'a', 'c'], 'b, the least recently used, went to make room for 4 bytes');
+  t.equal(c.bytes, 10);
+  const big = await c.get('e', value('e'.repeat(11)));
+  t.equal(big.stored.value.length, 11, 'handed out');
+  t.equal(c.peek('e'), undefined, 'not kept');
+  t.equal(c.bytes, 10, 'and nothing else was evicted for it');
+});
+
 t.test('N concurrent misses share one fetch; errors are not kept', async (t) => {
   const c = new Cache<number>({ max: 10 });
   let fetches = 0;

@@ -112,6 +112,7 @@ t.test('settings from the environment', async (t) => {
     EXT_TIMEOUT: '1m30s',
     CACHE_MAX_STALE: '1h',
     CACHE_MAX_ENTRIES: '500',
+    SECRET_CACHE_MAX_BYTES: '8388608',
     LOG_LEVEL: 'debug',
     REGISTRIES_CONF_PATH: '/etc/r.conf',
     APPLICATIONS_API: 'argocd'
@@ -128,6 +129,7 @@ t.test('settings from the environment', async (t) => {
     extTimeoutMs: 90_000,
     cacheMaxStaleMs: 3_600_000,
     cacheMaxEntries: 500,
+    secretCacheMaxBytes: 8_388_608,
     logLevel: 'debug',
     registriesConfPath: '/etc/r.conf',
     applicationsApi: 'argocd'
@@ -183,6 +185,8 @@ t.test('every bad value is a ConfigError naming the setting', async (t) => {
     [{ CACHE_MAX_STALE: '5 minutes' }, 'CACHE_MAX_STALE', 'not a Go duration'],
     [{ CACHE_MAX_ENTRIES: '0' }, 'CACHE_MAX_ENTRIES', 'no room at all'],
     [{ CACHE_MAX_ENTRIES: 'many' }, 'CACHE_MAX_ENTRIES', 'not a number'],
+    [{ SECRET_CACHE_MAX_BYTES: '1000' }, 'SECRET_CACHE_MAX_BYTES', 'smaller than one Secret may be (1 MiB)'],
+    [{ SECRET_CACHE_MAX_BYTES: '32Mi' }, 'SECRET_CACHE_MAX_BYTES', 'a unit instead of bytes'],
     [{ SHUTDOWN_DELAY: 'x' }, 'SHUTDOWN_DELAY', 'not a duration'],
     [{ LOG_LEVEL: 'verbose' }, 'LOG_LEVEL', 'unknown level'],
     [{ LOG_PRETTY: 'maybe' }, 'LOG_PRETTY', 'not auto, true or false'],

@@ -1,5 +1,7 @@
-// A loopback fake kube-apiserver speaking the API's wire format (lists, watch streams with
-// resourceVersion and bookmarks, Status objects, reviews), with controls for tests.
+// A loopback fake kube-apiserver speaking the API's wire format (lists paged with limit/continue,
+// watch streams with resourceVersion and bookmarks, metadata-only lists and watches negotiated by
+// the Accept header, Status objects, reviews), with controls for tests. It counts the requests
+// and the bytes it sends, so that a test can show what crossed the wire.
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -34,7 +36,15 @@ export interface RecordedRequest {
   name?: string
   /** the Bearer token sent, if any */
   token?: string
+  /** the Accept header sent */
+  accept?: string
+  /** true when answered metadata-only (PartialObjectMetadata / PartialObjectMetadataList) */
+  metadataOnly: boolean
+  /** response bytes sent so far (a watch keeps counting) */
+  bytes: number
 }
+
+export type RequestFilter = Partial<Pick<RecordedRequest, 'method' | 'path' | 'verb' | 'resource' | 'namespace' | 'name' | 'token' | 'metadataOnly'>>;
 
 export interface TokenReviewAnswer {
   authenticated: boolean
@@ -64,8 +74,12 @@ export interface FakeKubeApi {
   readonly resourceVersion: string
   requests: RecordedRequest[]
   /** count recorded requests matching every given field */
-  count (filter?: Partial<Pick<RecordedRequest, 'method' | 'path' | 'verb' | 'resource' | 'namespace' | 'name' | 'token'>>): number
+  count (filter?: RequestFilter): number
+  /** response bytes sent to the recorded requests matching every given field */
+  bytesSent (filter?: RequestFilter): number
   resetRequests (): void
+  /** call `fn` with each request as it arrives, before it is answered (undefined: stop) */
+  beforeAnswer (fn: ((req: RecordedRequest) => void) | undefined): void
   /** serve another namespaced custom resource, e.g. ('rollouts', 'argoproj.io/v1alpha1', 'Rollout') */
   defineResource (plural: string, apiVersion: string, kind: string): void
   put (resource: FakeResource, obj: KubeObject): KubeObject
@@ -108,6 +122,8 @@ interface Watcher {
   resource: FakeResource
   namespace?: string
   bookmarks: boolean
+  /** metadata-only events */
+  metadata: boolean
   res: ServerResponse
   timer?: NodeJS.Timeout
 }
@@ -128,11 +144,39 @@ function status (code: number, reason: string, message: string, details?: Record
 }
 
 const REASONS: Record<number, string> = {
-  400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 405: 'MethodNotAllowed', 410: 'Expired', 500: 'InternalError'
+  400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 405: 'MethodNotAllowed', 406: 'NotAcceptable', 410: 'Expired', 500: 'InternalError'
 };
 
 function clone<T> (v: T): T {
   return JSON.parse(JSON.stringify(v)) as T;
+}
+
+const META = 'meta.k8s.io/v1';
+
+/** An object as kube-apiserver sends it metadata-only: PartialObjectMetadata with the whole metadata. */
+function partial (o: KubeObject): KubeObject {
+  return { kind: 'PartialObjectMetadata', apiVersion: META, metadata: clone(o.metadata) };
+}
+
+type Representation = 'full' | 'metadata' | 'none';
+
+/**
+ * kube-apiserver's content negotiation, JSON only: the first media type of the Accept header
+ * the server can produce. `as=PartialObjectMetadataList;g=meta.k8s.io;v=v1` for a list,
+ * `as=PartialObjectMetadata;g=meta.k8s.io;v=v1` for a get or a watch; an unknown `as=` is
+ * skipped; nothing acceptable is 406.
+ */
+function negotiate (accept: string | undefined, list: boolean): Representation {
+  if (accept === undefined || accept.trim() === '') return 'full';
+  for (const part of accept.split(',')) {
+    const [type = '', ...params] = part.split(';').map((x) => x.trim());
+    if (!['application/json', 'application/*', '*/*'].includes(type.toLowerCase())) continue;
+    const p = Object.fromEntries(params.map((x) => x.split('=').map((y) => y.trim()) as [string, string]));
+    if (p.q === '0') continue;
+    if (p.as === undefined) return 'full';
+    if (p.g === 'meta.k8s.io' && p.v === 'v1' && p.as === (list ? 'PartialObjectMetadataList' : 'PartialObjectMetadata')) return 'metadata';
+  }
+  return 'none';
 }
 
 /** A self-signed certificate for 127.0.0.1 (needs the openssl command). */
@@ -173,18 +217,21 @@ export async function startFakeKubeApi (opts: FakeKubeApiOptions = {}): Promise<
   const sockets = new Set<Socket>();
   const requests: RecordedRequest[] = [];
   let latencyMs = 0;
+  let hook: ((req: RecordedRequest) => void) | undefined;
   let isDown = false;
   let fault: 'unavailable' | 'hang' | undefined;
   const identity = opts.identity ?? { username: 'system:serviceaccount:argocd:credbroker', uid: randomUUID(), groups: ['system:serviceaccounts', 'system:serviceaccounts:argocd', 'system:authenticated'] };
 
   const key = (ns: string, name: string) => `${ns}/${name}`;
+  const matches = (r: RecordedRequest, filter: RequestFilter) =>
+    Object.entries(filter).every(([k, v]) => (r as unknown as Record<string, unknown>)[k] === v);
   const forbidKey = (verb: string, resource: string, ns: string | undefined) => `${verb} ${resource} ${ns ?? ''}`;
   const isForbidden = (verb: string, resource: string, ns: string | undefined) =>
     forbidden.has(forbidKey(verb, resource, ns)) || forbidden.has(forbidKey(verb, resource, '*'));
 
-  function send (res: ServerResponse, code: number, body: unknown) {
+  function send (res: ServerResponse, code: number, body: unknown, contentType = 'application/json') {
     const text = JSON.stringify(body);
-    res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.writeHead(code, { 'content-type': contentType, 'content-length': Buffer.byteLength(text) });
     res.end(text);
   }
   function sendStatus (res: ServerResponse, code: number, message: string, details?: Record<string, unknown>) {
@@ -202,7 +249,7 @@ export async function startFakeKubeApi (opts: FakeKubeApiOptions = {}): Promise<
     for (const w of watchers) {
       if (w.resource !== ev.resource) continue;
       if (w.namespace !== undefined && w.namespace !== ev.namespace) continue;
-      w.res.write(JSON.stringify({ type: ev.type, object: ev.object }) + '\n');
+      w.res.write(JSON.stringify({ type: ev.type, object: w.metadata ? partial(ev.object) : ev.object }) + '\n');
     }
   }
 
@@ -251,7 +298,7 @@ export async function startFakeKubeApi (opts: FakeKubeApiOptions = {}): Promise<
       .map(([, o]) => o);
   }
 
-  function handleList (res: ServerResponse, resource: FakeResource, ns: string | undefined, query: URLSearchParams) {
+  function handleList (res: ServerResponse, resource: FakeResource, ns: string | undefined, query: URLSearchParams, metadataOnly: boolean) {
     const def = RESOURCES[resource] as ResourceDef;
     let items = itemsOf(resource, ns);
     const cont = query.get('continue');
@@ -281,17 +328,23 @@ export async function startFakeKubeApi (opts: FakeKubeApiOptions = {}): Promise<
       metadata.remainingItemCount = items.length - limit;
       items = items.slice(0, limit);
     }
+    if (metadataOnly) {
+      send(res, 200, { kind: 'PartialObjectMetadataList', apiVersion: META, metadata, items: items.map(partial) },
+        'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1');
+      return;
+    }
     // items of a typed list carry no kind/apiVersion, as the real API sends them
     const bare = items.map((o) => { const c = clone(o); delete c.kind; delete c.apiVersion; return c; });
     send(res, 200, { kind: `${def.kind}List`, apiVersion: def.apiVersion, metadata, items: bare });
   }
 
-  function handleWatch (req: IncomingMessage, res: ServerResponse, resource: FakeResource, ns: string | undefined, query: URLSearchParams) {
+  function handleWatch (req: IncomingMessage, res: ServerResponse, resource: FakeResource, ns: string | undefined, query: URLSearchParams, metadataOnly: boolean) {
     const from = query.get('resourceVersion') ?? '';
     const bookmarks = query.get('allowWatchBookmarks') === 'true' || query.get('allowWatchBookmarks') === '1';
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     res.flushHeaders();
-    const write = (type: string, object: unknown) => res.write(JSON.stringify({ type, object }) + '\n');
+    const write = (type: string, object: KubeObject) =>
+      res.write(JSON.stringify({ type, object: metadataOnly && type !== 'ERROR' ? partial(object) : object }) + '\n');
     if (from === '' || from === '0') {
       for (const o of itemsOf(resource, ns)) write('ADDED', o);
     } else {
@@ -305,7 +358,7 @@ export async function startFakeKubeApi (opts: FakeKubeApiOptions = {}): Promise<
         if (ev.rv > n && ev.resource === resource && (ns === undefined || ev.namespace === ns)) write(ev.type, ev.object);
       }
     }
-    const w: Watcher = { resource, namespace: ns, bookmarks, res };
+    const w: Watcher = { resource, namespace: ns, bookmarks, metadata: metadataOnly, res };
     watchers.add(w);
     const timeout = Number(query.get('timeoutSeconds') ?? '0');
     if (timeout > 0) w.timer = setTimeout(() => res.end(), timeout * 1000);
@@ -374,6 +427,15 @@ export async function startFakeKubeApi (opts: FakeKubeApiOptions = {}): Promise<
     });
   }
 
+  /** counts every body byte written to `res` into `rec.bytes` */
+  function countBytes (res: ServerResponse, rec: RecordedRequest) {
+    const size = (chunk: unknown) => typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk instanceof Uint8Array ? chunk.length : 0;
+    const write = res.write.bind(res) as (...a: unknown[]) => boolean;
+    const end = res.end.bind(res) as (...a: unknown[]) => ServerResponse;
+    res.write = ((chunk: unknown, ...rest: unknown[]) => { rec.bytes += size(chunk); return write(chunk, ...rest); }) as typeof res.write;
+    res.end = ((chunk?: unknown, ...rest: unknown[]) => { if (typeof chunk !== 'function') rec.bytes += size(chunk); return end(chunk, ...rest); }) as typeof res.end;
+  }
+
   const PATH = /^(\/api\/v1|\/apis\/([^/]+)\/([^/]+))(?:\/namespaces\/([^/]+))?\/([^/]+)(?:\/([^/]+))?$/;
 
   async function handle (req: IncomingMessage, res: ServerResponse) {
@@ -387,7 +449,11 @@ export async function startFakeKubeApi (opts: FakeKubeApiOptions = {}): Promise<
     const name = m?.[6];
     const watch = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1';
     const verb = method === 'POST' ? 'create' : name !== undefined ? 'get' : watch ? 'watch' : 'list';
-    requests.push({ method, path: url.pathname, query: url.searchParams, verb, resource, namespace, name, token });
+    const accept = req.headers.accept;
+    const rec: RecordedRequest = { method, path: url.pathname, query: url.searchParams, verb, resource, namespace, name, token, accept, metadataOnly: false, bytes: 0 };
+    requests.push(rec);
+    countBytes(res, rec);
+    hook?.(rec);
 
     if (latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, latencyMs));
     if (fault === 'hang') return;
@@ -442,6 +508,12 @@ export async function startFakeKubeApi (opts: FakeKubeApiOptions = {}): Promise<
         { ...(name === undefined ? {} : { name }), ...groupDetail, kind: r });
       return;
     }
+    const representation = negotiate(accept, verb === 'list');
+    if (representation === 'none') {
+      sendStatus(res, 406, `only the following media types are accepted: application/json, application/json;as=${verb === 'list' ? 'PartialObjectMetadataList' : 'PartialObjectMetadata'};g=meta.k8s.io;v=v1`);
+      return;
+    }
+    rec.metadataOnly = representation === 'metadata';
     if (name !== undefined) {
       if (namespace === undefined) { sendStatus(res, 404, 'the server could not find the requested resource', {}); return; }
       const obj = objects.get(r)?.get(key(namespace, name));
@@ -449,11 +521,12 @@ export async function startFakeKubeApi (opts: FakeKubeApiOptions = {}): Promise<
         sendStatus(res, 404, `${group === '' ? r : `${r}.${group}`} "${name}" not found`, { name, ...groupDetail, kind: r });
         return;
       }
-      send(res, 200, obj);
+      if (rec.metadataOnly) send(res, 200, partial(obj), 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1');
+      else send(res, 200, obj);
       return;
     }
-    if (watch) handleWatch(req, res, r, namespace, url.searchParams);
-    else handleList(res, r, namespace, url.searchParams);
+    if (watch) handleWatch(req, res, r, namespace, url.searchParams, rec.metadataOnly);
+    else handleList(res, r, namespace, url.searchParams, rec.metadataOnly);
   }
 
   const listener = (req: IncomingMessage, res: ServerResponse) => {
@@ -486,7 +559,7 @@ export async function startFakeKubeApi (opts: FakeKubeApiOptions = {}): Promise<
       const def = RESOURCES[w.resource] as ResourceDef;
       w.res.write(JSON.stringify({
         type: 'BOOKMARK',
-        object: { kind: def.kind, apiVersion: def.apiVersion, metadata: { resourceVersion: String(rv), annotations: {} } }
+        object: { kind: w.metadata ? 'PartialObjectMetadata' : def.kind, apiVersion: w.metadata ? META : def.apiVersion, metadata: { resourceVersion: String(rv), annotations: {} } }
       }) + '\n');
     }
   };
@@ -510,9 +583,13 @@ export async function startFakeKubeApi (opts: FakeKubeApiOptions = {}): Promise<
     get resourceVersion () { return String(rv); },
     requests,
     count (filter = {}) {
-      return requests.filter((r) => Object.entries(filter).every(([k, v]) => (r as unknown as Record<string, unknown>)[k] === v)).length;
+      return requests.filter((r) => matches(r, filter)).length;
+    },
+    bytesSent (filter = {}) {
+      return requests.reduce((n, r) => matches(r, filter) ? n + r.bytes : n, 0);
     },
     resetRequests () { requests.length = 0; },
+    beforeAnswer (fn) { hook = fn; },
     defineResource,
     put,
     delete: del,

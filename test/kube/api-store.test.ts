@@ -127,7 +127,8 @@ t.test('a changed Secret is seen through the watch; deletion too; bookmarks chan
   api.putSecret('argocd', 'new', { k: 'v' });
   await waitFor('the addition', () => changes.length > 3);
   t.equal((await store.getSecret('argocd', 'new'))?.data.k?.toString(), 'v');
-  t.equal(api.count({ verb: 'list' }) + api.count({ verb: 'get' }), 0, 'changes arrive by the watch, without re-listing');
+  t.equal(api.count({ verb: 'list' }), 0, 'changes arrive by the watch, without re-listing');
+  t.equal(api.count({ verb: 'get' }), 2, 'one GET for the rotated Secret and one for the new one; none for the deleted one');
   t.equal(await counter(metrics, 'credbroker_kubernetes_requests_total', { verb: 'list', resource: 'secrets', code: '200' }), 2);
   t.equal(await counter(metrics, 'credbroker_kubernetes_requests_total', { verb: 'watch', resource: 'secrets', code: '200' }), 2);
 });
@@ -135,6 +136,8 @@ t.test('a changed Secret is seen through the watch; deletion too; bookmarks chan
 t.test('1,000 getSecret calls in steady state make zero API requests', async (t) => {
   const { store, api } = await setup(t, { api: await seeded() });
   await watchesUp(api);
+  await store.getSecret('argocd', 'plain');
+  await store.getSecret('team-a', 'quay');
   api.resetRequests();
   for (let i = 0; i < 1000; i++) {
     const s = await store.getSecret(i % 2 === 0 ? 'argocd' : 'team-a', i % 2 === 0 ? 'plain' : 'quay');
@@ -182,6 +185,7 @@ t.test('a dropped watch reconnects from its resourceVersion', async (t) => {
 t.test('API outage: answers from memory with disconnectedSince; a namespace never synced is unavailable', async (t) => {
   const { store, api, logs } = await setup(t, { api: await seeded() });
   await watchesUp(api);
+  t.equal((await store.getSecret('team-a', 'quay'))?.name, 'quay', 'served once before the outage');
   api.down();
   await waitFor('disconnection', () => store.status().namespaces['team-a']?.disconnectedSince !== undefined);
   const st = store.status();
@@ -278,4 +282,143 @@ t.test('close stops every watch', async (t) => {
   api.resetRequests();
   await new Promise((resolve) => setTimeout(resolve, 100));
   t.equal(api.count(), 0, 'no request after close');
+});
+
+// Memory follows what is served: Secrets are known by metadata, their data read at first use and held in a byte budget.
+
+const KB = 1024;
+const heldSize = (ns: string, name: string, data: Record<string, string>, type = 'Opaque') =>
+  ns.length + name.length + type.length + Object.entries(data).reduce((n, [k, v]) => n + k.length + Buffer.byteLength(v), 0);
+
+t.test('2,000 large foreign Secrets beside one pull secret: metadata crosses the wire, the pull secret alone is held', async (t) => {
+  const api = await startFakeKubeApi();
+  const blob = 'h'.repeat(10 * KB);
+  for (let i = 0; i < 2000; i++) api.putSecret('argocd', `sh.helm.release.v1.app.v${i}`, { release: blob }, 'helm.sh/release.v1');
+  const pull = { creds: `bot:${SECRET}` };
+  api.putSecret('argocd', 'pull', pull);
+  const { store, logs } = await setup(t, { api, namespaces: ['argocd'] });
+  await watchesUp(api, 2);
+
+  const secretLists = api.requests.filter((r) => r.resource === 'secrets' && r.verb === 'list');
+  t.equal(secretLists.length, 5, 'paged: 2,001 Secrets in pages of 500');
+  t.ok(secretLists.every((r) => r.metadataOnly && r.query.get('limit') === '500'), 'every page metadata-only, with limit');
+  t.ok(api.requests.filter((r) => r.resource === 'secrets' && r.verb === 'watch').every((r) => r.metadataOnly), 'the watch metadata-only');
+  t.ok(api.requests.filter((r) => r.resource === 'serviceaccounts').every((r) => !r.metadataOnly), 'ServiceAccounts whole');
+  const wire = api.bytesSent({ resource: 'secrets' });
+  t.ok(wire < 2000 * 10 * KB / 20, `the Secrets' data did not cross the wire (${wire} bytes for 20 MB of data)`);
+  t.same(store.memory(), { knownSecrets: 2001, heldSecrets: 0, heldBytes: 0 }, 'known by metadata, no data held after sync');
+
+  api.resetRequests();
+  t.equal((await store.getSecret('argocd', 'pull'))?.data.creds?.toString(), `bot:${SECRET}`);
+  t.equal(api.count({ verb: 'get', resource: 'secrets', name: 'pull' }), 1, 'the first use is one GET');
+  t.same(store.memory(), { knownSecrets: 2001, heldSecrets: 1, heldBytes: heldSize('argocd', 'pull', pull) }, 'the pull secret alone is held');
+  t.equal(await store.getSecret('argocd', 'never-created'), undefined, 'a Secret the metadata does not know is not found');
+  t.equal(api.count(), 1, '... without a request');
+  noSecretIn(t, 'the logs', JSON.stringify(logs));
+});
+
+t.test('the first use of an unseen Secret is one GET, shared by 20 concurrent callers', async (t) => {
+  const { store, api } = await setup(t, { api: await seeded() });
+  await watchesUp(api);
+  api.resetRequests();
+  api.setLatency(50);
+  const got = await Promise.all(Array.from({ length: 20 }, () => store.getSecret('team-a', 'quay')));
+  api.setLatency(0);
+  t.ok(got.every((s) => s?.data.creds?.toString() === `robot:${SECRET}`), 'every caller got the Secret');
+  t.equal(api.count({ verb: 'get' }), 1, 'one GET');
+  t.equal(api.count(), 1, 'and nothing else');
+  t.equal(store.memory().heldSecrets, 1);
+});
+
+t.test('a rotated served Secret: its data dropped, onChange fired, the next read one GET; deleted: nothing held', async (t) => {
+  const { store, api, changes } = await setup(t, { api: await seeded() });
+  await watchesUp(api);
+  await store.getSecret('argocd', 'plain');
+  api.resetRequests();
+  api.putSecret('argocd', 'plain', { creds: 'bot:rotated' });
+  await waitFor('the rotation', () => changes.length > 0);
+  t.same(changes, [['secret', 'argocd', 'plain']]);
+  t.equal(store.memory().heldSecrets, 0, 'the old data is dropped when the watch reports the new resourceVersion');
+  t.equal((await store.getSecret('argocd', 'plain'))?.data.creds?.toString(), 'bot:rotated');
+  t.equal((await store.getSecret('argocd', 'plain'))?.resourceVersion, api.get('secrets', 'argocd', 'plain')?.metadata.resourceVersion);
+  t.equal(api.count({ verb: 'get' }), 1, 'one GET for the new version, then memory');
+
+  api.putSecret('argocd', 'unread', { k: 'v' });
+  await waitFor('the unread change', () => changes.length > 1);
+  t.equal(api.count({ verb: 'get' }), 1, 'a change of a Secret nobody reads costs no request');
+
+  api.delete('secrets', 'argocd', 'plain');
+  await waitFor('the deletion', () => changes.length > 2);
+  t.equal(store.memory().heldSecrets, 0);
+  t.equal(await store.getSecret('argocd', 'plain'), undefined);
+  t.equal(api.count({ verb: 'get' }), 1, 'a deleted Secret is not found without a request');
+});
+
+t.test('the byte budget evicts the least recently used Secret data', async (t) => {
+  const api = await startFakeKubeApi();
+  const data = { v: 'x'.repeat(1000) };
+  for (let i = 0; i < 4; i++) api.putSecret('argocd', `s${i}`, data);
+  const one = heldSize('argocd', 's0', data);
+  const { store } = await setup(t, { api, namespaces: ['argocd'], maxCacheBytes: 3 * one + 10 });
+  const read = async (i: number) => (await store.getSecret('argocd', `s${i}`))?.data.v?.length;
+  const gets = (i: number) => api.count({ verb: 'get', name: `s${i}` });
+  for (const i of [0, 1, 2, 0]) t.equal(await read(i), 1000);
+  t.same(store.memory(), { knownSecrets: 4, heldSecrets: 3, heldBytes: 3 * one }, 'three fit');
+  t.equal(gets(0), 1, 's0 read twice, fetched once');
+  await read(3);
+  t.same(store.memory(), { knownSecrets: 4, heldSecrets: 3, heldBytes: 3 * one }, 'the budget holds');
+  await read(0);
+  t.equal(gets(0), 1, 's0, recently used, was kept');
+  await read(1);
+  t.equal(gets(1), 2, 's1, least recently used, was evicted and read again');
+  await read(2);
+  t.equal(gets(2), 2, 'reading s1 evicted s2, the next least recently used');
+});
+
+t.test('a GET that fails: a coded error, no secret value, nothing held; answered again once the API is back', async (t) => {
+  const { store, api, logs } = await setup(t, { api: await seeded() });
+  api.forbid('get', 'secrets', 'argocd');
+  const denied = await store.getSecret('argocd', 'plain').catch((e: Error) => e);
+  t.match(denied, { code: 'KUBERNETES_FORBIDDEN', message: 'the service account may not get secrets in namespace argocd' });
+  api.allow('get', 'secrets', 'argocd');
+  api.unavailable();
+  const down = await store.getSecret('argocd', 'plain').catch((e: Error) => e);
+  t.match(down, { code: 'KUBERNETES_UNAVAILABLE', message: /answered 503 to get secrets in namespace argocd/ });
+  t.equal(store.memory().heldSecrets, 0);
+  api.up();
+  t.equal((await store.getSecret('argocd', 'plain'))?.data.creds?.toString(), `bot:${SECRET}`);
+  noSecretIn(t, 'the errors', `${String(denied)} ${String(down)}`);
+  noSecretIn(t, 'the logs', JSON.stringify(logs));
+});
+
+t.test('a Secret over the size bound costs one GET, then is refused from memory until it changes', async (t) => {
+  const api = await seeded();
+  api.putSecret('argocd', 'huge', { blob: 'x'.repeat(2 * KB), creds: `bot:${SECRET}` });
+  const { store, logs } = await setup(t, { api, maxSecretBytes: KB });
+  api.resetRequests();
+  for (let i = 0; i < 3; i++) await t.rejects(store.getSecret('argocd', 'huge'), { code: 'MALFORMED_CREDENTIALS' });
+  t.equal(api.count({ verb: 'get' }), 1, 'read once');
+  t.equal(store.memory().heldSecrets, 0, 'not held');
+  noSecretIn(t, 'the logs', JSON.stringify(logs));
+});
+
+t.test('a continue token that expired mid-list (410) starts the list over from the first page', async (t) => {
+  const api = await startFakeKubeApi();
+  for (let i = 0; i < 7; i++) api.putSecret('argocd', `s${i}`, { i: String(i) });
+  let compacted = false;
+  api.beforeAnswer((r) => {
+    if (!compacted && r.resource === 'secrets' && r.verb === 'list' && r.query.get('continue') !== null) {
+      compacted = true;
+      api.putSecret('argocd', 's7', { i: '7' });
+      api.compact();
+    }
+  });
+  const { store, changes } = await setup(t, { api, pageSize: 3, namespaces: ['argocd'] });
+  const lists = api.requests.filter((r) => r.resource === 'secrets' && r.verb === 'list');
+  t.same(lists.map((r) => r.query.get('continue') === null ? 'first' : 'next'), ['first', 'next', 'first', 'next', 'next'],
+    'page 1, the expired page 2 (410), then pages 1-3 again');
+  t.equal(store.status().synced, true);
+  t.equal(store.memory().knownSecrets, 8, 'each Secret known once, the one added meanwhile too');
+  t.same(changes, [], 'the first sync fires nothing');
+  t.equal((await store.getSecret('argocd', 's6'))?.data.i?.toString(), '6');
 });

@@ -24,7 +24,9 @@ export default fp<SecretStorePluginOptions>(async (app, opts) => {
       store = new LocalSecretStore({ dir: settings.localSecretsDir, defaultNamespace: settings.podNamespace, log });
     } else {
       const { KubernetesSecretStore } = await import('../../kube/api-store.js');
-      store = new KubernetesSecretStore({ kubeConfig, namespaces: settings.secretNamespaces, metrics, logger: log });
+      store = new KubernetesSecretStore({
+        kubeConfig, namespaces: settings.secretNamespaces, maxCacheBytes: settings.secretCacheMaxBytes, metrics, logger: log
+      });
     }
   }
   const theStore = store;
